@@ -1,0 +1,151 @@
+"""stageflow: multi-stage delivery workflows for teams of AI agents and people.
+
+Each stage of a workflow is a state of an explicit finite-state machine, guarded by gates
+that return verdicts with every finding. Start with :class:`Orchestrator`::
+
+    from stageflow import Orchestrator
+
+    flow = Orchestrator(root=".")
+    flow.init("checkout")
+
+Names are imported lazily, so ``import stageflow`` (and the CLI) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Dict
+
+__version__ = "0.1.0.dev0"
+
+_EXPORTS: Dict[str, str] = {
+    "Clock": "engine",
+    "ConflictError": "errors",
+    "EIGHT_STAGE": "workflow",
+    "Event": "run",
+    "FileStore": "storage.files",
+    "Finding": "findings",
+    "GateFailed": "errors",
+    "GateRegistration": "gates",
+    "HookRegistration": "gates",
+    "InvalidName": "errors",
+    "MemoryStore": "storage.memory",
+    "NotFound": "errors",
+    "Orchestrator": "engine",
+    "Outcome": "run",
+    "Output": "workflow",
+    "Override": "run",
+    "Refused": "errors",
+    "Registry": "gates",
+    "RuleViolation": "errors",
+    "RunState": "run",
+    "RunStatus": "run",
+    "RunStore": "storage",
+    "Severity": "findings",
+    "StageContext": "gates",
+    "StageRecord": "run",
+    "StageSpec": "workflow",
+    "StageStatus": "run",
+    "StageflowError": "errors",
+    "StateFileError": "errors",
+    "StoredRun": "storage",
+    "SystemClock": "engine",
+    "UnknownStage": "errors",
+    "UsageError": "errors",
+    "Validation": "engine",
+    "Verdict": "findings",
+    "WorkflowDefinitionError": "errors",
+    "WorkflowSpec": "workflow",
+    "builtin_workflows": "workflow",
+    "open_store": "storage",
+    "outputs_exist": "gates",
+    "replay": "lifecycle",
+    "run_from_document": "serde",
+    "run_to_document": "serde",
+}
+
+__all__ = [
+    "Clock",
+    "ConflictError",
+    "EIGHT_STAGE",
+    "Event",
+    "FileStore",
+    "Finding",
+    "GateFailed",
+    "GateRegistration",
+    "HookRegistration",
+    "InvalidName",
+    "MemoryStore",
+    "NotFound",
+    "Orchestrator",
+    "Outcome",
+    "Output",
+    "Override",
+    "Refused",
+    "Registry",
+    "RuleViolation",
+    "RunState",
+    "RunStatus",
+    "RunStore",
+    "Severity",
+    "StageContext",
+    "StageRecord",
+    "StageSpec",
+    "StageStatus",
+    "StageflowError",
+    "StateFileError",
+    "StoredRun",
+    "SystemClock",
+    "UnknownStage",
+    "UsageError",
+    "Validation",
+    "Verdict",
+    "WorkflowDefinitionError",
+    "WorkflowSpec",
+    "__version__",
+    "builtin_workflows",
+    "open_store",
+    "outputs_exist",
+    "replay",
+    "run_from_document",
+    "run_to_document",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'stageflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .engine import Clock, Orchestrator, SystemClock, Validation
+    from .errors import (
+        ConflictError,
+        GateFailed,
+        InvalidName,
+        NotFound,
+        Refused,
+        RuleViolation,
+        StageflowError,
+        StateFileError,
+        UnknownStage,
+        UsageError,
+        WorkflowDefinitionError,
+    )
+    from .findings import Finding, Severity, Verdict
+    from .gates import GateRegistration, HookRegistration, Registry, StageContext, outputs_exist
+    from .lifecycle import replay
+    from .run import Event, Outcome, Override, RunState, RunStatus, StageRecord, StageStatus
+    from .serde import run_from_document, run_to_document
+    from .storage import RunStore, StoredRun, open_store
+    from .storage.files import FileStore
+    from .storage.memory import MemoryStore
+    from .workflow import EIGHT_STAGE, Output, StageSpec, WorkflowSpec, builtin_workflows

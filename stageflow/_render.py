@@ -1,0 +1,157 @@
+"""Views of run documents for people (text) and programs (JSON-ready dicts).
+
+Everything here works on *checked run documents* (plain dicts), not on attrs values, so
+read-only CLI commands never import the heavy parts of stageflow. The Python API reaches
+the same views through :func:`stageflow.serde.run_to_document`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional
+
+_MARKS = {"completed": "[x]", "in_progress": "[>]", "failed": "[!]", "pending": "[ ]"}
+
+
+def finding_to_dict(finding: Any) -> Dict[str, Any]:
+    """A finding (attrs value or dict) as a JSON-ready dict."""
+    if isinstance(finding, dict):
+        return dict(finding)
+    severity = finding.severity
+    return {
+        "code": finding.code,
+        "message": finding.message,
+        "severity": getattr(severity, "value", severity),
+        "path": finding.path,
+        "pointer": finding.pointer,
+        "recommendation": finding.recommendation,
+    }
+
+
+def _number_of(doc: Dict[str, Any], key: Optional[str]) -> Optional[int]:
+    for stage in doc["stages"]:
+        if stage["key"] == key:
+            return int(stage["number"])
+    return None
+
+
+def next_action(doc: Dict[str, Any]) -> Optional[str]:
+    """What to do next with this run, as a command line (``None`` once it is completed)."""
+    feature, status, current = doc["feature"], doc["status"], doc["current_stage"]
+    number = _number_of(doc, current)
+    if status == "active":
+        return f"stageflow stage complete {feature} {number}"
+    if status in ("failed", "aborted"):
+        return f"stageflow stage resume {feature} {number}"
+    return None
+
+
+def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``stage status --json`` document for a checked run document."""
+    stages = doc["stages"]
+    completed = sum(1 for s in stages if s["status"] == "completed")
+    current = doc["current_stage"]
+    return {
+        "feature": doc["feature"],
+        "run": doc["run"],
+        "workflow": doc["workflow"],
+        "status": doc["status"],
+        "current_stage": _number_of(doc, current),
+        "current_stage_key": current,
+        "created_at": doc["created_at"],
+        "updated_at": doc["updated_at"],
+        "ended_at": doc["ended_at"],
+        "progress": {
+            "completed": completed,
+            "total": len(stages),
+            "percent": round(100 * completed / len(stages)),
+        },
+        "next_action": next_action(doc),
+        "stages": [
+            {
+                "number": s["number"],
+                "key": s["key"],
+                "name": s["name"],
+                "status": s["status"],
+                "started_at": s["started_at"],
+                "completed_at": s["completed_at"],
+                "failed_at": s["failed_at"],
+                "outputs": s["outputs"],
+                "findings": s["findings"],
+                "error": s["error"],
+                "override": s["override"],
+            }
+            for s in stages
+        ],
+    }
+
+
+def findings_text(findings: Iterable[Any], indent: str = "  ") -> List[str]:
+    """Lines describing findings: severity, code, message, path, recommendation."""
+    lines = []
+    for raw in findings:
+        f = finding_to_dict(raw)
+        where = f" [{f['path']}]" if f.get("path") else ""
+        lines.append(f"{indent}{f['severity']}: {f['code']}: {f['message']}{where}")
+        if f.get("recommendation"):
+            lines.append(f"{indent}  -> {f['recommendation']}")
+    return lines
+
+
+def status_text(view: Dict[str, Any]) -> str:
+    """Human-readable status of a run (from :func:`status_view`)."""
+    progress = view["progress"]
+    lines = [
+        f"[{view['feature']}] workflow {view['workflow']}, run #{view['run']}: {view['status']}",
+        f"Progress: {progress['completed']}/{progress['total']} stages completed "
+        f"({progress['percent']}%)",
+    ]
+    if view["current_stage"] is not None:
+        name = next(s["name"] for s in view["stages"] if s["key"] == view["current_stage_key"])
+        lines.append(f"Current stage: {view['current_stage']} ({name})")
+    lines.append("")
+    for stage in view["stages"]:
+        mark = _MARKS.get(stage["status"], "[?]")
+        lines.append(
+            f"  {mark} {stage['number']}. {stage['name']} ({stage['key']}) - {stage['status']}"
+        )
+        for label in ("started_at", "completed_at", "failed_at"):
+            if stage[label]:
+                lines.append(f"        {label.replace('_at', '')}: {stage[label]}")
+        if stage["error"]:
+            lines.append(f"        error: {stage['error']}")
+        if stage["override"]:
+            o = stage["override"]
+            lines.append(f"        overridden by {o['actor']}: {o['justification']}")
+        if stage["status"] == "failed":
+            lines.extend(findings_text(stage["findings"], indent="        "))
+    if view["next_action"]:
+        lines += ["", f"Next: {view['next_action']}"]
+    return "\n".join(lines)
+
+
+def history_text(events: Iterable[Dict[str, Any]]) -> str:
+    """One block per history event: time, actor, operation, outcome, reason, findings."""
+    lines = []
+    for e in events:
+        stage = f" {e['stage']}" if e["stage"] else ""
+        moved = (
+            f" ({e['stage_before'] or '-'} -> {e['stage_after'] or 'done'}, "
+            f"{e['status_before'] or '-'} -> {e['status_after']})"
+        )
+        lines.append(
+            f"#{e['seq']} {e['at']} {e['actor']}: {e['operation']}{stage} {e['outcome']}{moved}"
+        )
+        if e["reason"]:
+            lines.append(f"    reason: {e['reason']}")
+        if e["override"]:
+            lines.append(f"    override: {e['override']['justification']}")
+            lines.extend(findings_text(e["override"]["findings"], indent="      "))
+        for v in e["verdicts"]:
+            if not v["passed"]:
+                lines.append(f"    {v['gate']} failed:")
+                lines.extend(findings_text(v["findings"], indent="      "))
+        if e["compensations"]:
+            lines.append(f"    compensations: {', '.join(e['compensations'])}")
+        if e["archived"]:
+            lines.append(f"    archived to {e['archive']}: {', '.join(e['archived'])}")
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""Access to the JSON Schemas shipped inside the package.
+
+Schemas live in the top-level ``schemas/`` folder of the source tree and are packaged as
+``stageflow/schemas/`` in the wheel. They are read with :mod:`importlib.resources`, except
+on the CLI's fast path: importing ``importlib.resources`` costs tens of milliseconds, so
+:func:`read_schema_text` first tries the plain file next to the package, which exists in
+every installed (non-zip) distribution and in a source checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from typing import Any, Dict, Tuple
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_CANDIDATE_DIRS = (
+    os.path.join(_PACKAGE_DIR, "schemas"),  # installed wheel
+    os.path.join(os.path.dirname(_PACKAGE_DIR), "schemas"),  # source checkout
+)
+
+SCHEMA_NAMES: Tuple[str, ...] = ("run",)
+"""The schemas stageflow ships, by short name (file ``<name>.schema.json``)."""
+
+
+def read_schema_text(name: str) -> str:
+    """The text of the packaged schema ``name`` (for example ``"run"``)."""
+    filename = f"{name}.schema.json"
+    for folder in _CANDIDATE_DIRS:
+        path = os.path.join(folder, filename)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+    from importlib import resources  # zip imports and other loaders
+
+    return (resources.files("stageflow") / "schemas" / filename).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> Dict[str, Any]:
+    """The packaged schema ``name`` as a dict (cached; do not mutate)."""
+    schema: Dict[str, Any] = json.loads(read_schema_text(name))
+    return schema

@@ -1,0 +1,99 @@
+"""Reading and checking run documents (``stage-tracking.json``) as plain JSON.
+
+This is the strict edge every stored run passes through before anything uses it: bytes
+to JSON, the format version, the packaged ``run`` schema, then the consistency rules a
+schema cannot express. It imports nothing heavy so that read-only commands stay fast;
+:mod:`stageflow.serde` turns a checked document into :class:`~stageflow.run.RunState`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional
+
+from ._minischema import MiniSchema
+from ._resources import load_schema
+from .errors import StateFileError
+
+FORMAT_VERSION = 1
+
+_checker: Optional[MiniSchema] = None
+
+
+def _schema_checker() -> MiniSchema:
+    global _checker
+    if _checker is None:
+        _checker = MiniSchema(load_schema("run"))
+    return _checker
+
+
+def parse_json_bytes(data: bytes, location: str) -> Any:
+    """Decode and parse ``data``; any problem is a :class:`StateFileError` naming ``location``."""
+    if not data.strip():
+        raise StateFileError(location, "the file is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StateFileError(location, f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(text.rstrip())
+        what = "truncated JSON" if truncated else "not valid JSON"
+        raise StateFileError(
+            location, f"{what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise StateFileError(location, "not valid JSON: nested too deeply") from None
+
+
+def check_run_document(document: Any, location: str) -> Dict[str, Any]:
+    """Return ``document`` if it is a valid run document, else raise :class:`StateFileError`."""
+    if not isinstance(document, dict):
+        raise StateFileError(location, f"expected a JSON object, found {type(document).__name__}")
+    version = document.get("version")
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        if "version" not in document:
+            hint = (
+                " (it looks like a stage-cli tracking file)"
+                if "workflow_status" in document
+                else ""
+            )
+            raise StateFileError(location, f"no format version{hint}; expected version 1")
+        raise StateFileError(
+            location,
+            f"unknown format version {version!r}; this stageflow reads version {FORMAT_VERSION}",
+        )
+    problems = _schema_checker().errors(document, limit=5)
+    if not problems:
+        problems = _consistency_problems(document)
+    if problems:
+        raise StateFileError(location, "invalid run document: " + "; ".join(problems))
+    return document
+
+
+def _consistency_problems(doc: Dict[str, Any]) -> List[str]:
+    """Rules a schema cannot express: numbering, references between fields."""
+    problems: List[str] = []
+    keys = [stage["key"] for stage in doc["stages"]]
+    if len(set(keys)) != len(keys):
+        problems.append("/stages: duplicate stage keys")
+    for i, stage in enumerate(doc["stages"], start=1):
+        if stage["number"] != i:
+            problems.append(f"/stages/{i - 1}/number: expected {i}, found {stage['number']}")
+    current = doc["current_stage"]
+    if current is not None and current not in keys:
+        problems.append(f"/current_stage: {current!r} is not a stage of this run")
+    if (current is None) != (doc["status"] == "completed"):
+        problems.append("/current_stage: must be null exactly when the run is completed")
+    in_progress = [s["key"] for s in doc["stages"] if s["status"] == "in_progress"]
+    if len(in_progress) > 1:
+        problems.append(f"/stages: more than one stage in progress ({', '.join(in_progress)})")
+    history = doc["history"]
+    if history[0]["operation"] != "init":
+        problems.append("/history/0/operation: a history starts with 'init'")
+    for i, event in enumerate(history, start=1):
+        if event["seq"] != i:
+            problems.append(f"/history/{i - 1}/seq: expected {i}, found {event['seq']}")
+            break
+    return problems

@@ -1,0 +1,161 @@
+"""The ``stageflow`` command: a thin shell over the public API.
+
+It parses arguments, calls the library, prints text or exactly one JSON document
+(``--json``), and maps errors to exit codes: 0 done; 1 refused by a rule or a gate (every
+finding printed); 2 could not run (usage error, unknown feature or stage, malformed state
+file). No user error ends in a traceback.
+
+Read-only commands (``stage status``, ``stage history``, ``stage list``) import neither
+attrs, cattrs, jsonschema nor transitions, so they start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, TextIO
+
+from ..errors import StageflowError, UsageError
+
+__all__ = ["main"]
+
+ROOT_MARKERS = (".git", "pyproject.toml", "package.json")
+
+
+def find_root(start: Optional[str] = None) -> str:
+    """``STAGEFLOW_ROOT``, else the nearest ancestor of ``start`` (default: the current
+    folder) holding ``.git`` (folder or file), ``pyproject.toml`` or ``package.json``, else
+    ``start`` itself."""
+    env = os.environ.get("STAGEFLOW_ROOT")
+    if env:
+        return os.path.abspath(env)
+    here = os.path.abspath(start or os.getcwd())
+    probe = here
+    while True:
+        if any(os.path.exists(os.path.join(probe, marker)) for marker in ROOT_MARKERS):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return here
+        probe = parent
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that raises :class:`UsageError` instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+class Console:
+    """Where a command writes: text for people, or one JSON document for programs."""
+
+    def __init__(self, as_json: bool, out: TextIO, err: TextIO) -> None:
+        self.as_json = as_json
+        self.out = out
+        self.err = err
+
+    def emit(self, document: Dict[str, Any], text: Callable[[], str]) -> None:
+        if self.as_json:
+            self.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        else:
+            self.out.write(text() + "\n")
+
+    def line(self, text: str) -> None:
+        """Progress text: on stdout in text mode, on stderr (or nowhere) in JSON mode."""
+        if not self.as_json:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--root",
+        default=default,
+        help="project root (default: $STAGEFLOW_ROOT, else the nearest folder holding .git, "
+        "pyproject.toml or package.json)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="print exactly one JSON document on stdout",
+    )
+    parser.add_argument(
+        "--actor", default=default, help="who is acting (default: $STAGEFLOW_ACTOR or login)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``stageflow`` command."""
+    from . import _demo_cmd, _stage
+
+    parser = _Parser(
+        prog="stageflow",
+        description="Multi-stage delivery workflows as an explicit state machine.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    _common(parser, suppress=False)
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
+    _stage.register(groups, lambda p: _common(p, suppress=True))
+    _demo_cmd.register(groups, lambda p: _common(p, suppress=True))
+    return parser
+
+
+def main(
+    argv: Optional[Sequence[str]] = None,
+    out: Optional[TextIO] = None,
+    err: Optional[TextIO] = None,
+) -> int:
+    """Run the command line ``argv``; return the exit code."""
+    args: List[str] = list(sys.argv[1:] if argv is None else argv)
+    console = Console("--json" in args, out or sys.stdout, err or sys.stderr)
+    try:
+        namespace = build_parser().parse_args(args)
+        console.as_json = bool(namespace.json)
+        if namespace.version:
+            from .. import __version__
+
+            console.emit({"version": __version__}, lambda: f"stageflow {__version__}")
+            return 0
+        handler = getattr(namespace, "handler", None)
+        if handler is None:
+            raise UsageError("stageflow: a command is required (try 'stageflow --help')")
+        if namespace.root is None:
+            namespace.root = find_root()
+        code: int = handler(namespace, console)
+        return code
+    except StageflowError as exc:
+        return _report(
+            console, exc.to_dict(), exc.message, exc.exit_code, getattr(exc, "findings", ())
+        )
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _report(
+            console,
+            {"error": "OSError", "message": f"{where}{exc.strerror or exc}"},
+            f"{where}{exc.strerror or exc}",
+            2,
+            (),
+        )
+    except KeyboardInterrupt:
+        return 130
+
+
+def _report(
+    console: Console, document: Dict[str, Any], message: str, code: int, findings: Sequence[Any]
+) -> int:
+    if console.as_json:
+        console.out.write(
+            json.dumps({"ok": False, **document}, indent=2, ensure_ascii=False) + "\n"
+        )
+    else:
+        from .._render import findings_text
+
+        console.err.write(f"error: {message}\n" if code != 1 else f"refused: {message}\n")
+        for line in findings_text(findings):
+            console.err.write(line + "\n")
+    return code

@@ -1,0 +1,287 @@
+"""``stageflow stage ...``: the stage engine's commands."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any, Callable, Dict, List
+
+from ..errors import NotFound, StageflowError
+
+if TYPE_CHECKING:
+    from ..engine import Orchestrator
+    from ..run import RunState
+    from . import Console
+
+Common = Callable[[argparse.ArgumentParser], None]
+
+
+def register(groups: Any, common: Common) -> None:
+    stage = groups.add_parser("stage", help="run and inspect stage workflows")
+    commands = stage.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, handler: Callable[..., int], help_text: str, *, stage_arg: bool) -> Any:
+        parser = commands.add_parser(name, help=help_text, description=help_text)
+        if name != "list":
+            parser.add_argument("feature", metavar="FEATURE")
+        if stage_arg:
+            parser.add_argument("stage", metavar="STAGE", help="stage number or key")
+        common(parser)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    p = add("init", _init, "start a new run with stage 1 in progress", stage_arg=False)
+    p.add_argument("--workflow", help="workflow name (default: eight-stage)")
+    p = add("status", _status, "show a run's stages and what to do next", stage_arg=False)
+    p.add_argument("--run", type=int, help="an earlier run's number (default: the latest)")
+    add("list", _list, "list features and the status of their latest run", stage_arg=False)
+    add("validate", _validate, "dry run: rules, entry and exit gates; changes nothing",
+        stage_arg=True)  # fmt: skip
+    p = add("complete", _complete, "complete the current stage through its gates", stage_arg=True)
+    p.add_argument("--override", action="store_true", help="override failing overridable gates")
+    p.add_argument("--reason", help="justification (required with --override)")
+    p.add_argument(
+        "--output", action="append", default=[], metavar="PATH", help="register an output file"
+    )
+    p = add("fail", _fail, "mark the current stage and the run failed", stage_arg=True)
+    p.add_argument("--reason", required=True)
+    p = add("rollback", _rollback, "go back to the current or an earlier stage", stage_arg=True)
+    p.add_argument("--reason", required=True)
+    p = add("abort", _abort, "abort the run; its outputs are archived", stage_arg=False)
+    p.add_argument("--reason", required=True)
+    add("resume", _resume, "resume an aborted or failed run where it stopped", stage_arg=True)
+    p = add("history", _history, "show the append-only history of a run", stage_arg=False)
+    p.add_argument("--run", type=int, help="an earlier run's number (default: the latest)")
+
+
+# -- read-only commands: the fast path (no attrs, cattrs, jsonschema or transitions) --------
+
+
+def _read_document(ns: argparse.Namespace) -> Dict[str, Any]:
+    from .._names import FEATURE_PATTERN
+    from .._rundoc import check_run_document
+    from ..errors import InvalidName
+    from ..storage.files import FileStore
+
+    if not FEATURE_PATTERN.match(ns.feature):
+        raise InvalidName(f"invalid feature name {ns.feature!r}")
+    store = FileStore(ns.root)
+    stored = store.latest(ns.feature) if ns.run is None else store.load(ns.feature, ns.run)
+    if stored is None:
+        raise NotFound(
+            f"no run for feature {ns.feature!r}; start one with: stageflow stage init {ns.feature}",
+            ns.feature,
+        )
+    return check_run_document(stored.document, stored.location)
+
+
+def _status(ns: argparse.Namespace, console: Console) -> int:
+    from .._render import status_text, status_view
+
+    view = status_view(_read_document(ns))
+    console.emit(view, lambda: status_text(view))
+    return 0
+
+
+def _history(ns: argparse.Namespace, console: Console) -> int:
+    from .._render import history_text
+
+    document = _read_document(ns)
+    console.emit(
+        {"feature": document["feature"], "run": document["run"], "history": document["history"]},
+        lambda: history_text(document["history"]),
+    )
+    return 0
+
+
+def _list(ns: argparse.Namespace, console: Console) -> int:
+    from .._rundoc import check_run_document
+    from ..storage.files import FileStore
+
+    store = FileStore(ns.root)
+    rows: List[Dict[str, Any]] = []
+    for feature in store.features():
+        try:
+            stored = store.latest(feature)
+            assert stored is not None
+            doc = check_run_document(stored.document, stored.location)
+            rows.append(
+                {
+                    "feature": feature,
+                    "run": doc["run"],
+                    "workflow": doc["workflow"],
+                    "status": doc["status"],
+                    "current_stage": doc["current_stage"],
+                    "error": None,
+                }
+            )
+        except StageflowError as exc:  # one bad file never hides the other features
+            rows.append({"feature": feature, "error": str(exc)})
+
+    def text() -> str:
+        if not rows:
+            return "No runs found."
+        return "\n".join(
+            f"{r['feature']}: run #{r['run']} {r['status']} at {r['current_stage'] or 'end'}"
+            if r["error"] is None
+            else f"{r['feature']}: unreadable: {r['error']}"
+            for r in rows
+        )
+
+    console.emit({"features": rows}, text)
+    return 2 if any(r["error"] for r in rows) else 0
+
+
+# -- commands that go through the engine -----------------------------------------------
+
+
+def _orchestrator(ns: argparse.Namespace) -> Orchestrator:
+    from ..engine import Orchestrator
+
+    return Orchestrator(root=ns.root, actor=ns.actor)
+
+
+def _done(console: Console, run: RunState, message: str) -> int:
+    from .._render import status_text, status_view
+    from ..serde import run_to_document
+
+    view = status_view(run_to_document(run))
+    console.emit(
+        {"ok": True, "message": message, "status": view},
+        lambda: message + "\n\n" + status_text(view),
+    )
+    return 0
+
+
+def _refused(console: Console, exc: Any) -> int:
+    """Print a refusal with all its findings and the run's status; exit code 1."""
+    from .._render import findings_text, status_view
+    from ..serde import run_to_document
+
+    view = status_view(run_to_document(exc.run)) if exc.run is not None else None
+    if console.as_json:
+        console.emit({"ok": False, **exc.to_dict(), "status": view}, str)
+    else:
+        console.err.write(f"refused: {exc.message}\n")
+        for line in findings_text(exc.findings):
+            console.err.write(line + "\n")
+    return int(exc.exit_code)
+
+
+def _run(
+    ns: argparse.Namespace,
+    console: Console,
+    action: Callable[[Orchestrator], RunState],
+    describe: Callable[[RunState], str],
+) -> int:
+    from ..errors import Refused
+
+    try:
+        run = action(_orchestrator(ns))
+    except Refused as exc:
+        return _refused(console, exc)
+    return _done(console, run, describe(run))
+
+
+def _where(run: RunState) -> str:
+    if run.current_stage is None:
+        return "every stage is completed"
+    record = run.stage(run.current_stage)
+    return f"current stage: {record.number} ({record.name})"
+
+
+def _init(ns: argparse.Namespace, console: Console) -> int:
+    return _run(
+        ns,
+        console,
+        lambda o: o.init(ns.feature, workflow=ns.workflow),
+        lambda r: f"Started run #{r.run} of {r.feature!r} ({r.workflow}); {_where(r)}",
+    )
+
+
+def _validate(ns: argparse.Namespace, console: Console) -> int:
+    from .._render import finding_to_dict, findings_text
+
+    report = _orchestrator(ns).validate(ns.feature, ns.stage)
+    document = {
+        "feature": report.feature,
+        "stage": report.number,
+        "stage_key": report.stage,
+        "passed": report.passed,
+        "verdicts": [
+            {
+                "gate": v.gate,
+                "kind": v.kind,
+                "passed": v.passed,
+                "overridable": v.overridable,
+                "findings": [finding_to_dict(f) for f in v.findings],
+            }
+            for v in report.verdicts
+        ],
+    }
+
+    def text() -> str:
+        head = "ready" if report.passed else "NOT ready"
+        lines = [f"Stage {report.number} ({report.stage}) of {report.feature!r}: {head}"]
+        for v in report.verdicts:
+            lines.append(f"  {'ok  ' if v.passed else 'FAIL'} {v.gate}")
+            lines.extend(findings_text(v.findings, indent="       "))
+        return "\n".join(lines)
+
+    console.emit(document, text)
+    return 0 if report.passed else 1
+
+
+def _complete(ns: argparse.Namespace, console: Console) -> int:
+    def describe(run: RunState) -> str:
+        done = [r for r in run.stages if r.status.value == "completed"]
+        last = run.history[-1]
+        note = " (gates overridden: " + (last.reason or "") + ")" if last.override else ""
+        progress = f"[{len(done)}/{len(run.stages)}]"
+        return f"Completed stage {ns.stage} of {run.feature!r}{note}; {_where(run)} {progress}"
+
+    return _run(
+        ns,
+        console,
+        lambda o: o.complete(
+            ns.feature, ns.stage, override=ns.override, reason=ns.reason, outputs=ns.output
+        ),
+        describe,
+    )
+
+
+def _fail(ns: argparse.Namespace, console: Console) -> int:
+    return _run(
+        ns,
+        console,
+        lambda o: o.fail(ns.feature, ns.stage, reason=ns.reason),
+        lambda r: f"Marked stage {ns.stage} of {r.feature!r} failed; the run is failed",
+    )
+
+
+def _rollback(ns: argparse.Namespace, console: Console) -> int:
+    def describe(run: RunState) -> str:
+        last = run.history[-1]
+        archived = (
+            f"; archived {len(last.archived)} output(s) to {last.archive}" if last.archive else ""
+        )
+        return f"Rolled back {run.feature!r}; {_where(run)}{archived}"
+
+    return _run(ns, console, lambda o: o.rollback(ns.feature, ns.stage, reason=ns.reason), describe)
+
+
+def _abort(ns: argparse.Namespace, console: Console) -> int:
+    def describe(run: RunState) -> str:
+        last = run.history[-1]
+        archived = f"; outputs copied to {last.archive}" if last.archive else ""
+        return f"Aborted run #{run.run} of {run.feature!r}{archived}"
+
+    return _run(ns, console, lambda o: o.abort(ns.feature, reason=ns.reason), describe)
+
+
+def _resume(ns: argparse.Namespace, console: Console) -> int:
+    return _run(
+        ns,
+        console,
+        lambda o: o.resume(ns.feature, ns.stage),
+        lambda r: f"Resumed {r.feature!r}; {_where(r)}",
+    )

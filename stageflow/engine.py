@@ -1,0 +1,512 @@
+"""The orchestrator: the imperative shell around the functional core.
+
+Each operation loads the run under the feature's lock, asks :mod:`stageflow.lifecycle`
+what the rules say, runs gates and hooks, applies the resulting event, and saves with a
+revision check. Refused operations are recorded in the history too, then raised as
+:class:`~stageflow.errors.RuleViolation` or :class:`~stageflow.errors.GateFailed`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple, Union
+
+import attrs
+
+from . import lifecycle
+from .errors import GateFailed, NotFound, Refused, RuleViolation, StateFileError, UsageError
+from .findings import Finding, Verdict
+from .gates import (
+    ENTRY,
+    EXIT,
+    GateRegistration,
+    Registry,
+    StageContext,
+    evaluate_gate,
+    match_output,
+    outputs_exist,
+    safe_join,
+)
+from .run import Event, Outcome, RunState, StageRecord, StageStatus
+from .serde import run_from_document, run_to_document
+from .storage import RunStore, StoredRun
+from .workflow import EIGHT_STAGE, WorkflowSpec, check_feature_name
+
+__all__ = ["Clock", "Orchestrator", "SystemClock", "Validation", "default_actor"]
+
+StageRef = Union[str, int]
+
+
+class Clock(Protocol):
+    """Where the orchestrator gets the time; :class:`stageflow.testing.FakeClock` for tests."""
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class SystemClock:
+    """The real UTC clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+def default_actor() -> str:
+    """``STAGEFLOW_ACTOR``, else the login name, else ``"unknown"``."""
+    actor = os.environ.get("STAGEFLOW_ACTOR")
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "unknown"
+
+
+@attrs.frozen
+class Validation:
+    """The result of a dry-run :meth:`Orchestrator.validate`: every verdict, nothing changed."""
+
+    feature: str
+    stage: str
+    number: int
+    verdicts: Tuple[Verdict, ...]
+
+    @property
+    def passed(self) -> bool:
+        """True if the stage could be completed now without an override."""
+        return all(v.passed for v in self.verdicts)
+
+    @property
+    def findings(self) -> Tuple[Finding, ...]:
+        return tuple(f for v in self.verdicts for f in v.findings)
+
+
+class Orchestrator:
+    """Runs workflows for features, enforcing the gating rules.
+
+    ``store`` keeps the runs (default: the files store under ``root``). ``root`` is the
+    project root that gates look at and where outputs are archived (default: the current
+    folder). ``workflows`` are the workflow definitions runs may use; the first is the
+    default for :meth:`init`. ``registry`` holds custom gates and compensation hooks. With
+    ``default_gates`` (the default), every stage with declared outputs gets the
+    ``outputs-exist`` exit gate.
+    """
+
+    def __init__(
+        self,
+        store: Optional[RunStore] = None,
+        *,
+        root: Union[str, os.PathLike[str], None] = None,
+        workflows: Iterable[WorkflowSpec] = (EIGHT_STAGE,),
+        registry: Optional[Registry] = None,
+        clock: Optional[Clock] = None,
+        actor: Optional[str] = None,
+        default_gates: bool = True,
+    ) -> None:
+        self.root = Path(os.path.abspath(os.fspath(root) if root is not None else os.getcwd()))
+        if store is None:
+            from .storage.files import FileStore
+
+            store = FileStore(self.root)
+        self.store = store
+        self.workflows = {w.name: w for w in workflows}
+        if not self.workflows:
+            raise UsageError("an orchestrator needs at least one workflow")
+        self.default_workflow = next(iter(self.workflows))
+        self.registry = registry if registry is not None else Registry()
+        self.clock = clock or SystemClock()
+        self.actor = actor or default_actor()
+        self.default_gates = default_gates
+        known = {key for w in self.workflows.values() for key in w.keys}
+        unknown = [key for key in self.registry.stages if key not in known]
+        if unknown:
+            raise UsageError(
+                f"gates or hooks registered for unknown stage(s) {', '.join(unknown)}; "
+                f"known stages: {', '.join(sorted(known))}"
+            )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def workflow(self, name: Optional[str] = None) -> WorkflowSpec:
+        """The workflow definition called ``name`` (default: the default workflow)."""
+        name = name or self.default_workflow
+        try:
+            return self.workflows[name]
+        except KeyError:
+            raise NotFound(
+                f"unknown workflow {name!r}; known: {', '.join(sorted(self.workflows))}"
+            ) from None
+
+    def _decode(self, stored: StoredRun) -> Tuple[WorkflowSpec, RunState]:
+        run = run_from_document(stored.document, stored.location)
+        try:
+            spec = self.workflow(run.workflow)
+        except NotFound as exc:
+            raise StateFileError(stored.location, str(exc)) from None
+        if tuple(r.key for r in run.stages) != spec.keys:
+            raise StateFileError(
+                stored.location,
+                f"its stages ({', '.join(r.key for r in run.stages)}) do not match workflow "
+                f"{spec.name!r} ({', '.join(spec.keys)})",
+            )
+        return spec, run
+
+    def _latest(self, feature: str) -> StoredRun:
+        check_feature_name(feature)
+        stored = self.store.latest(feature)
+        if stored is None:
+            raise NotFound(
+                f"no run for feature {feature!r}; start one with: stageflow stage init {feature}",
+                feature,
+            )
+        return stored
+
+    def status(self, feature: str, run: Optional[int] = None) -> RunState:
+        """The feature's latest run (or run number ``run``)."""
+        stored = self._latest(feature) if run is None else self.store.load(feature, run)
+        return self._decode(stored)[1]
+
+    def history(self, feature: str, run: Optional[int] = None) -> Tuple[Event, ...]:
+        """The append-only history of the feature's latest run (or run ``run``)."""
+        return self.status(feature, run).history
+
+    def runs(self, feature: str) -> List[int]:
+        """Every run number of ``feature``, oldest first."""
+        check_feature_name(feature)
+        return self.store.runs(feature)
+
+    def features(self) -> List[str]:
+        """Every feature with a run."""
+        return self.store.features()
+
+    def validate(self, feature: str, stage: StageRef) -> Validation:
+        """Dry run of completing ``stage``: rules, entry gates and exit gates; changes nothing."""
+        spec, run = self._decode(self._latest(feature))
+        key = spec.stage(stage).key
+        verdicts = lifecycle.check_complete(spec, run, key) + self._evaluate(spec, run, key, ())
+        return Validation(feature, key, spec.number(key), verdicts)
+
+    # -- gates -------------------------------------------------------------------------
+
+    def gates_for(self, spec: WorkflowSpec, key: str) -> Tuple[GateRegistration, ...]:
+        """The entry gates, then the exit gates, that apply to stage ``key``."""
+        builtin: Tuple[GateRegistration, ...] = ()
+        stage = spec.stage(key)
+        if self.default_gates and any(o.path for o in stage.outputs):
+            builtin = (GateRegistration(key, "outputs-exist", outputs_exist, EXIT, True),)
+        return self.registry.gates_for(key, ENTRY) + builtin + self.registry.gates_for(key, EXIT)
+
+    def _context(
+        self,
+        spec: WorkflowSpec,
+        run: RunState,
+        key: str,
+        outputs: Sequence[str],
+        reason: Optional[str] = None,
+    ) -> StageContext:
+        return StageContext(
+            feature=run.feature,
+            workflow=spec,
+            stage=spec.stage(key),
+            run=run,
+            root=self.root,
+            outputs=tuple(outputs),
+            reason=reason,
+        )
+
+    def _evaluate(
+        self, spec: WorkflowSpec, run: RunState, key: str, outputs: Sequence[str]
+    ) -> Tuple[Verdict, ...]:
+        context = self._context(spec, run, key, outputs)
+        return tuple(evaluate_gate(g, context) for g in self.gates_for(spec, key))
+
+    # -- operations --------------------------------------------------------------------
+
+    def init(
+        self, feature: str, *, workflow: Optional[str] = None, actor: Optional[str] = None
+    ) -> RunState:
+        """Start a new run with stage 1 in progress.
+
+        Refused while the feature's latest run is active or failed (resume or abort it
+        first). Earlier completed or aborted runs are kept and stay readable.
+        """
+        check_feature_name(feature)
+        spec = self.workflow(workflow)
+        who = actor or self.actor
+        with self.store.lock(feature):
+            stored = self.store.latest(feature)
+            if stored is not None:
+                old_spec, old = self._decode(stored)
+                if not old.is_finished:
+                    verdict = Verdict.from_findings(
+                        "rule:run-exists",
+                        [
+                            Finding(
+                                "run-exists",
+                                f"feature {feature!r} already has a {old.status.value} run "
+                                f"(#{old.run})",
+                                recommendation="resume or abort that run before starting a new one",
+                            )
+                        ],
+                        overridable=False,
+                        kind="rule",
+                    )
+                    event = lifecycle.decide("init", (verdict,), now=self.clock.now(), actor=who)
+                    self._save(old_spec, old, event, stored)
+            number = max(self.store.runs(feature), default=0) + 1
+            run = lifecycle.new_run(spec, feature, number, self.clock.now(), who)
+            self.store.create(feature, number, run_to_document(run))
+        return run
+
+    def complete(
+        self,
+        feature: str,
+        stage: StageRef,
+        *,
+        override: bool = False,
+        reason: Optional[str] = None,
+        outputs: Sequence[str] = (),
+        actor: Optional[str] = None,
+    ) -> RunState:
+        """Complete the current stage: rules, then entry and exit gates.
+
+        On failing gates the stage becomes ``failed`` with every finding and
+        :class:`GateFailed` is raised; fix the problems and complete again. With
+        ``override=True`` and a non-empty ``reason``, failing overridable gates are
+        overridden and the override is recorded.
+        """
+        for path in outputs:
+            safe_join(self.root, path)
+
+        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+            key = spec.stage(stage).key
+            rules = lifecycle.check_complete(spec, run, key)
+            gates: Tuple[Verdict, ...] = ()
+            recorded: List[str] = list(outputs)
+            if all(v.passed for v in rules):
+                gates = self._evaluate(spec, run, key, outputs)
+                for pattern in self._context(spec, run, key, outputs).declared_outputs:
+                    recorded.extend(
+                        p.relative_to(self.root).as_posix()
+                        for p in match_output(self.root, pattern)
+                    )
+            return lifecycle.decide_complete(
+                rules,
+                gates,
+                stage=key,
+                now=self.clock.now(),
+                actor=actor or self.actor,
+                override=override,
+                justification=reason,
+                outputs=sorted(set(recorded)),
+            )
+
+        return self._operate(feature, decide)
+
+    def fail(
+        self, feature: str, stage: StageRef, *, reason: str, actor: Optional[str] = None
+    ) -> RunState:
+        """Mark the current stage ``failed`` and the run ``failed``; resume it later."""
+        why = _require_reason(reason, "fail")
+
+        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+            key = spec.stage(stage).key
+            return lifecycle.decide(
+                "fail",
+                lifecycle.check_fail(spec, run, key),
+                now=self.clock.now(),
+                actor=actor or self.actor,
+                stage=key,
+                reason=why,
+            )
+
+        return self._operate(feature, decide)
+
+    def rollback(
+        self, feature: str, stage: StageRef, *, reason: str, actor: Optional[str] = None
+    ) -> RunState:
+        """Go back to ``stage`` (the current one or an earlier one).
+
+        Compensation hooks of every started stage from the last back to ``stage`` run first,
+        in that order; then those stages' outputs are moved to the archive; then the stages
+        return to ``pending`` and ``stage`` becomes the current, in-progress stage.
+        """
+        why = _require_reason(reason, "rollback")
+
+        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+            key = spec.stage(stage).key
+            who = actor or self.actor
+            hooked = [k for k in spec.keys if self.registry.compensations_for(k)]
+            rules = lifecycle.check_rollback(spec, run, key, hooked)
+            if not all(v.passed for v in rules):
+                return lifecycle.decide(
+                    "rollback", rules, now=self.clock.now(), actor=who, stage=key, reason=why
+                )
+            scope = lifecycle.rollback_scope(spec, run, key)
+            ran: List[str] = []
+            for record in scope:
+                context = self._context(spec, run, record.key, record.outputs, why)
+                for hook in reversed(self.registry.compensations_for(record.key)):
+                    try:
+                        hook.hook(context)
+                    except Exception as exc:
+                        failure = Verdict.from_findings(
+                            "rule:compensation",
+                            [
+                                Finding(
+                                    "compensation-failed",
+                                    f"compensation hook {hook.name!r} of stage {record.key!r} "
+                                    f"raised {type(exc).__name__}: {exc}",
+                                    recommendation="fix the cause and roll back again; "
+                                    "compensation hooks must be safe to run twice",
+                                )
+                            ],
+                            overridable=False,
+                            kind="rule",
+                        )
+                        return lifecycle.decide(
+                            "rollback",
+                            (*rules, failure),
+                            now=self.clock.now(),
+                            actor=who,
+                            stage=key,
+                            reason=why,
+                            compensations=tuple(ran),
+                        )
+                    ran.append(f"{record.key}:{hook.name}")
+            now = self.clock.now()
+            archive, archived = self._archive_outputs(spec, run, scope, now, "rollback", move=True)
+            return lifecycle.decide(
+                "rollback",
+                rules,
+                now=now,
+                actor=who,
+                stage=key,
+                reason=why,
+                compensations=tuple(ran),
+                archive=archive,
+                archived=archived,
+            )
+
+        return self._operate(feature, decide)
+
+    def abort(self, feature: str, *, reason: str, actor: Optional[str] = None) -> RunState:
+        """Abort the run; a copy of every started stage's outputs goes to the archive."""
+        why = _require_reason(reason, "abort")
+
+        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+            rules = lifecycle.check_abort(spec, run)
+            now = self.clock.now()
+            fields: dict[str, object] = {}
+            if all(v.passed for v in rules):
+                started = [r for r in run.stages if r.status is not StageStatus.PENDING]
+                archive, archived = self._archive_outputs(spec, run, started, now, "abort")
+                fields = {"archive": archive, "archived": archived}
+            return lifecycle.decide(
+                "abort",
+                rules,
+                now=now,
+                actor=actor or self.actor,
+                stage=run.current_stage,
+                reason=why,
+                **fields,
+            )
+
+        return self._operate(feature, decide)
+
+    def resume(self, feature: str, stage: StageRef, *, actor: Optional[str] = None) -> RunState:
+        """Resume an aborted or failed run at the stage where it stopped."""
+
+        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+            key = spec.stage(stage).key
+            return lifecycle.decide(
+                "resume",
+                lifecycle.check_resume(spec, run, key),
+                now=self.clock.now(),
+                actor=actor or self.actor,
+                stage=key,
+            )
+
+        return self._operate(feature, decide)
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    def _operate(self, feature: str, decide: Callable[[WorkflowSpec, RunState], Event]) -> RunState:
+        check_feature_name(feature)
+        with self.store.lock(feature):
+            stored = self._latest(feature)
+            spec, run = self._decode(stored)
+            event = decide(spec, run)
+            return self._save(spec, run, event, stored)
+
+    def _save(self, spec: WorkflowSpec, run: RunState, event: Event, stored: StoredRun) -> RunState:
+        new = lifecycle.apply(spec, run, event)
+        self.store.save(run.feature, run.run, run_to_document(new), stored.revision)
+        if event.outcome is Outcome.APPLIED:
+            return new
+        recorded = new.history[-1]
+        error: type[Refused] = GateFailed if event.outcome is Outcome.FAILED else RuleViolation
+        stage_text = f" stage {spec.number(event.stage)} ({event.stage})" if event.stage else ""
+        findings = recorded.findings
+        verb = "failed its gates" if error is GateFailed else "was refused"
+        errors = sum(1 for f in findings if f.is_error)
+        raise error(
+            f"{event.operation}{stage_text} {verb} ({errors} error{'s' if errors != 1 else ''})",
+            operation=event.operation,
+            feature=run.feature,
+            stage=event.stage,
+            findings=findings,
+            run=new,
+        )
+
+    def _archive_outputs(
+        self,
+        spec: WorkflowSpec,
+        run: RunState,
+        records: Iterable[StageRecord],
+        now: datetime,
+        operation: str,
+        *,
+        move: bool = False,
+    ) -> Tuple[Optional[str], Tuple[str, ...]]:
+        """Move (rollback) or copy (abort) the outputs of ``records`` under
+        ``.tmp/archive/{feature}/{timestamp}-{operation}/``, keeping their relative paths."""
+        paths: List[Path] = []
+        for record in records:
+            key = record.key
+            context = self._context(spec, run, key, getattr(record, "outputs", ()))
+            patterns = list(context.declared_outputs) + list(context.outputs)
+            for pattern in patterns:
+                for found in match_output(self.root, pattern):
+                    if found not in paths:
+                        paths.append(found)
+        if not paths:
+            return None, ()
+        stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        folder = Path(".tmp", "archive", run.feature, f"{stamp}-{operation}")
+        archived: List[str] = []
+        for path in sorted(paths):
+            if not path.exists():  # already moved with a folder
+                continue
+            relative = path.relative_to(self.root)
+            target = self.root / folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if move:
+                shutil.move(str(path), str(target))
+            elif path.is_dir():
+                shutil.copytree(str(path), str(target), dirs_exist_ok=True)
+            else:
+                shutil.copy2(str(path), str(target))
+            archived.append(relative.as_posix())
+        return folder.as_posix(), tuple(archived)
+
+
+def _require_reason(reason: Optional[str], operation: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise UsageError(f"{operation} needs a non-empty reason")
+    return reason.strip()

@@ -1,0 +1,459 @@
+"""The functional core of the stage engine: decide, then apply.
+
+Every operation is two pure steps:
+
+1. ``check_<operation>`` evaluates the gating rules and returns their verdicts;
+   ``decide_<operation>`` turns rule and gate verdicts into an :class:`~stageflow.run.Event`
+   (applied, refused, or failed).
+2. :func:`apply` computes the next :class:`~stageflow.run.RunState` from the event, moving the
+   run through the workflow's state machine.
+
+The live engine and :func:`replay` share :func:`apply`, so replaying a run's history always
+reproduces its state. Nothing here does I/O or reads the clock: ``now`` and ``actor`` are
+parameters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable, Optional, Sequence, Tuple
+
+import attrs
+
+from ._fsm import machine_for, position_of, split_position
+from .errors import UsageError
+from .findings import Finding, Verdict
+from .run import Event, Outcome, Override, RunState, RunStatus, StageRecord, StageStatus
+from .workflow import WorkflowSpec
+
+__all__ = [
+    "apply",
+    "check_abort",
+    "check_complete",
+    "check_fail",
+    "check_resume",
+    "check_rollback",
+    "decide",
+    "decide_complete",
+    "new_run",
+    "replay",
+    "rollback_scope",
+]
+
+_TRIGGERS = {"complete": "advance", "fail": "fail", "abort": "abort", "resume": "resume"}
+
+
+def _rule(name: str, findings: Iterable[Finding] = ()) -> Verdict:
+    return Verdict.from_findings("rule:" + name, findings, overridable=False, kind="rule")
+
+
+def _run_status_rule(run: RunState, allowed: Sequence[RunStatus], operation: str) -> Verdict:
+    if run.status in allowed:
+        return _rule("run-status")
+    hints = {
+        RunStatus.COMPLETED: "the run is completed; roll back to an earlier stage to redo work, "
+        "or init a new run",
+        RunStatus.ABORTED: "the run is aborted; resume it at its current stage first",
+        RunStatus.FAILED: "the run failed; resume it at its current stage first",
+        RunStatus.ACTIVE: "the run is active",
+    }
+    return _rule(
+        "run-status",
+        [
+            Finding(
+                "run-" + run.status.value,
+                f"cannot {operation}: run {run.feature!r} #{run.run} is {run.status.value}",
+                recommendation=hints[run.status],
+            )
+        ],
+    )
+
+
+def _sequential_rule(spec: WorkflowSpec, run: RunState, key: str, operation: str) -> Verdict:
+    """Rule 1: only the current stage can be completed (or failed); nothing is skipped."""
+    if key == run.current_stage:
+        return _rule("sequential")
+    current = (
+        f"the current stage is {spec.number(run.current_stage)} ({run.current_stage})"
+        if run.current_stage
+        else "every stage is completed"
+    )
+    return _rule(
+        "sequential",
+        [
+            Finding(
+                "not-current-stage",
+                f"cannot {operation} stage {spec.number(key)} ({key}): {current}; "
+                "stages run in order and none is skipped",
+                recommendation=(
+                    f"work on stage {run.current_stage} first" if run.current_stage else None
+                ),
+            )
+        ],
+    )
+
+
+def _prerequisite_rule(spec: WorkflowSpec, run: RunState, key: str) -> Verdict:
+    """Rule 2: every prerequisite of the stage is completed."""
+    findings = [
+        Finding(
+            "prerequisite-incomplete",
+            f"stage {spec.number(key)} ({key}) needs stage {spec.number(p)} ({p}) completed; "
+            f"it is {run.stage(p).status.value}",
+            recommendation=f"complete stage {p} first",
+        )
+        for p in spec.stage(key).prerequisites
+        if run.stage(p).status is not StageStatus.COMPLETED
+    ]
+    return _rule("prerequisites", findings)
+
+
+def check_complete(spec: WorkflowSpec, run: RunState, key: str) -> Tuple[Verdict, ...]:
+    """Rule verdicts for completing stage ``key`` (rules 1 and 2, and an active run)."""
+    return (
+        _run_status_rule(run, (RunStatus.ACTIVE,), "complete a stage"),
+        _sequential_rule(spec, run, key, "complete"),
+        _prerequisite_rule(spec, run, key),
+    )
+
+
+def check_fail(spec: WorkflowSpec, run: RunState, key: str) -> Tuple[Verdict, ...]:
+    """Rule verdicts for marking stage ``key`` failed."""
+    return (
+        _run_status_rule(run, (RunStatus.ACTIVE,), "fail a stage"),
+        _sequential_rule(spec, run, key, "fail"),
+    )
+
+
+def rollback_scope(spec: WorkflowSpec, run: RunState, target: str) -> Tuple[StageRecord, ...]:
+    """The stages a rollback to ``target`` resets that had started, last stage first.
+
+    Their compensation hooks run in this order (gating rule 5).
+    """
+    start = spec.index(target)
+    return tuple(
+        record
+        for record in reversed(run.stages[start:])
+        if record.status is not StageStatus.PENDING
+    )
+
+
+def check_rollback(
+    spec: WorkflowSpec, run: RunState, target: str, hooked_stages: Iterable[str] = ()
+) -> Tuple[Verdict, ...]:
+    """Rule verdicts for rolling back to ``target``.
+
+    ``hooked_stages`` are the stage keys that have at least one compensation hook; a stage
+    with ``rollback_requires_hook`` that is completed cannot be rolled back without one.
+    """
+    status = _run_status_rule(
+        run, (RunStatus.ACTIVE, RunStatus.FAILED, RunStatus.COMPLETED), "roll back"
+    )
+    backwards: list[Finding] = []
+    position = position_of(run.status.value, run.current_stage)
+    if status.passed and not machine_for(spec).can(position, "rollback:" + target):
+        backwards.append(
+            Finding(
+                "rollback-forward",
+                f"cannot roll back to stage {spec.number(target)} ({target}): it is after the "
+                f"current stage {spec.number(run.current_stage or target)} ({run.current_stage}); "
+                "rollback never moves forward",
+                recommendation="roll back to the current stage or an earlier one",
+            )
+        )
+    hooked = set(hooked_stages)
+    safety = [
+        Finding(
+            "rollback-needs-hook",
+            f"stage {spec.number(r.key)} ({r.key}) is completed and rolling it back requires a "
+            "registered deployment-rollback (compensation) hook; none is registered",
+            recommendation=f"register a compensation hook for stage {r.key!r}",
+        )
+        for r in rollback_scope(spec, run, target)
+        if r.status is StageStatus.COMPLETED
+        and spec.stage(r.key).rollback_requires_hook
+        and r.key not in hooked
+    ]
+    return (status, _rule("rollback-backwards", backwards), _rule("rollback-safety", safety))
+
+
+def check_abort(spec: WorkflowSpec, run: RunState) -> Tuple[Verdict, ...]:
+    """Rule verdicts for aborting the run."""
+    return (_run_status_rule(run, (RunStatus.ACTIVE, RunStatus.FAILED), "abort"),)
+
+
+def check_resume(spec: WorkflowSpec, run: RunState, target: str) -> Tuple[Verdict, ...]:
+    """Rule verdicts for resuming at ``target``: only the stage where the run stopped."""
+    status = _run_status_rule(run, (RunStatus.ABORTED, RunStatus.FAILED), "resume")
+    jump: list[Finding] = []
+    if target != run.current_stage and run.current_stage is not None:
+        here = f"{spec.number(run.current_stage)} ({run.current_stage})"
+        if spec.index(target) < spec.index(run.current_stage):
+            jump.append(
+                Finding(
+                    "resume-not-current",
+                    f"cannot resume at stage {spec.number(target)} ({target}): it is completed; "
+                    f"the run stopped at stage {here}",
+                    recommendation=f"resume at {run.current_stage}, then roll back to {target}",
+                )
+            )
+        else:
+            jump.append(
+                Finding(
+                    "resume-jump",
+                    f"cannot resume at stage {spec.number(target)} ({target}): the run stopped "
+                    f"at stage {here} and no stage can be jumped",
+                    recommendation=f"resume at {run.current_stage}",
+                )
+            )
+    return (status, _rule("sequential", jump), _prerequisite_rule(spec, run, target))
+
+
+def _event(
+    operation: str,
+    outcome: Outcome,
+    now: datetime,
+    actor: str,
+    stage: Optional[str],
+    verdicts: Sequence[Verdict],
+    **fields: object,
+) -> Event:
+    return Event(
+        seq=0,
+        at=now,
+        actor=actor,
+        operation=operation,
+        outcome=outcome,
+        stage=stage,
+        verdicts=tuple(verdicts),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def decide(
+    operation: str,
+    rules: Sequence[Verdict],
+    *,
+    now: datetime,
+    actor: str,
+    stage: Optional[str] = None,
+    reason: Optional[str] = None,
+    **fields: object,
+) -> Event:
+    """The event of an operation that has no gates: applied if every rule passed."""
+    outcome = Outcome.APPLIED if all(v.passed for v in rules) else Outcome.REFUSED
+    return _event(operation, outcome, now, actor, stage, rules, reason=reason, **fields)
+
+
+def decide_complete(
+    rules: Sequence[Verdict],
+    gates: Sequence[Verdict],
+    *,
+    stage: str,
+    now: datetime,
+    actor: str,
+    override: bool = False,
+    justification: Optional[str] = None,
+    outputs: Sequence[str] = (),
+) -> Event:
+    """The event of completing ``stage`` given rule and gate verdicts.
+
+    Rule failures refuse the completion. Gate failures mark the stage ``failed`` unless an
+    override with a non-empty justification covers them and every failing gate is overridable
+    (gating rule 3; rule 4 makes the contract gates non-overridable).
+    """
+    if not all(v.passed for v in rules):
+        return _event("complete", Outcome.REFUSED, now, actor, stage, rules, reason=justification)
+    verdicts = tuple(rules) + tuple(gates)
+    failing = [v for v in gates if not v.passed]
+    if not failing:
+        return _event(
+            "complete", Outcome.APPLIED, now, actor, stage, verdicts, outputs=tuple(outputs)
+        )
+    if not override:
+        return _event("complete", Outcome.FAILED, now, actor, stage, verdicts)
+    if not (justification or "").strip():
+        refusal = _rule(
+            "override",
+            [
+                Finding(
+                    "override-needs-justification",
+                    "an override needs a non-empty justification",
+                    recommendation="pass --reason with why the failing gates may be ignored",
+                )
+            ],
+        )
+        return _event("complete", Outcome.REFUSED, now, actor, stage, (*verdicts, refusal))
+    locked = [v for v in failing if not v.overridable]
+    if locked:
+        refusal = _rule(
+            "override",
+            [
+                Finding(
+                    "not-overridable",
+                    f"gate {v.gate!r} of stage {stage!r} cannot be overridden",
+                    recommendation="fix what the gate reports, then complete again",
+                )
+                for v in locked
+            ],
+        )
+        return _event(
+            "complete",
+            Outcome.FAILED,
+            now,
+            actor,
+            stage,
+            (*verdicts, refusal),
+            reason=justification,
+        )
+    overridden = Override(
+        actor=actor,
+        at=now,
+        justification=(justification or "").strip(),
+        findings=tuple(f for v in failing for f in v.findings),
+    )
+    return _event(
+        "complete",
+        Outcome.APPLIED,
+        now,
+        actor,
+        stage,
+        verdicts,
+        override=overridden,
+        reason=overridden.justification,
+        outputs=tuple(outputs),
+    )
+
+
+def new_run(spec: WorkflowSpec, feature: str, number: int, now: datetime, actor: str) -> RunState:
+    """A fresh run of ``spec`` with stage 1 ``in_progress`` and one ``init`` event."""
+    first = spec.keys[0]
+    base = RunState(
+        feature=feature,
+        run=number,
+        workflow=spec.name,
+        status=RunStatus.ACTIVE,
+        current_stage=first,
+        created_at=now,
+        updated_at=now,
+        stages=tuple(
+            StageRecord(number=i, key=s.key, name=s.name)
+            for i, s in enumerate(spec.stages, start=1)
+        ),
+    )
+    init = _event("init", Outcome.APPLIED, now, actor, first, ())
+    return apply(spec, base, init)
+
+
+def _reset(record: StageRecord) -> StageRecord:
+    return StageRecord(number=record.number, key=record.key, name=record.name)
+
+
+def _with_stage(run: RunState, key: str, **changes: Any) -> Tuple[StageRecord, ...]:
+    return tuple(attrs.evolve(r, **changes) if r.key == key else r for r in run.stages)
+
+
+def apply(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
+    """The run state after ``event``; the event is appended to the history, numbered and
+    completed with the statuses before and after."""
+    at = event.at
+    new = run
+    if event.operation == "init" and event.outcome is Outcome.APPLIED:
+        new = attrs.evolve(
+            run,
+            stages=_with_stage(run, spec.keys[0], status=StageStatus.IN_PROGRESS, started_at=at),
+        )
+    elif event.outcome is Outcome.FAILED:
+        assert event.stage is not None
+        new = attrs.evolve(
+            run,
+            stages=_with_stage(
+                run,
+                event.stage,
+                status=StageStatus.FAILED,
+                failed_at=at,
+                findings=event.findings,
+                error=None,
+            ),
+        )
+    elif event.outcome is Outcome.APPLIED:
+        new = _apply_move(spec, run, event)
+    recorded = attrs.evolve(
+        event,
+        seq=len(run.history) + 1,
+        status_before=run.status if run.history else None,
+        status_after=new.status,
+        stage_before=run.current_stage if run.history else None,
+        stage_after=new.current_stage,
+    )
+    return attrs.evolve(new, updated_at=at, history=(*run.history, recorded))
+
+
+def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
+    """Apply an accepted move through the workflow's state machine."""
+    assert event.stage is not None or event.operation == "abort"
+    trigger = _TRIGGERS.get(event.operation) or "rollback:" + str(event.stage)
+    position = machine_for(spec).move(position_of(run.status.value, run.current_stage), trigger)
+    status_text, current = split_position(position)
+    status = RunStatus(status_text)
+    at = event.at
+    stages = run.stages
+    ended_at = run.ended_at
+    if event.operation == "complete":
+        key = str(event.stage)
+        stages = _with_stage(
+            run,
+            key,
+            status=StageStatus.COMPLETED,
+            completed_at=at,
+            failed_at=None,
+            outputs=event.outputs,
+            findings=event.override.findings if event.override else (),
+            override=event.override,
+            error=None,
+        )
+        if current is not None:
+            stages = tuple(
+                attrs.evolve(r, status=StageStatus.IN_PROGRESS, started_at=at)
+                if r.key == current
+                else r
+                for r in stages
+            )
+        else:
+            ended_at = at
+    elif event.operation == "fail":
+        stages = _with_stage(
+            run, str(event.stage), status=StageStatus.FAILED, failed_at=at, error=event.reason
+        )
+    elif event.operation == "abort":
+        ended_at = at
+    elif event.operation == "resume":
+        stages = _with_stage(
+            run, str(event.stage), status=StageStatus.IN_PROGRESS, started_at=at, error=None
+        )
+        ended_at = None
+    else:  # rollback
+        start = spec.index(str(event.stage))
+        stages = tuple(_reset(r) if i > start else r for i, r in enumerate(run.stages))
+        stages = tuple(
+            attrs.evolve(_reset(r), status=StageStatus.IN_PROGRESS, started_at=at)
+            if i == start
+            else r
+            for i, r in enumerate(stages)
+        )
+        ended_at = None
+    return attrs.evolve(run, status=status, current_stage=current, stages=stages, ended_at=ended_at)
+
+
+def replay(spec: WorkflowSpec, feature: str, number: int, events: Sequence[Event]) -> RunState:
+    """Rebuild a run from its history alone.
+
+    ``replay(spec, run.feature, run.run, run.history) == run`` holds for every run the engine
+    produces.
+    """
+    if not events or events[0].operation != "init":
+        raise UsageError("cannot replay: a history starts with an init event")
+    run = new_run(spec, feature, number, events[0].at, events[0].actor)
+    for event in events[1:]:
+        run = apply(spec, run, event)
+    return run

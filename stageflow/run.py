@@ -1,0 +1,163 @@
+"""Run state: frozen values for one run of a workflow, its stages and its history.
+
+These values are changed only by copying (:func:`attrs.evolve`); the functions in
+:mod:`stageflow.lifecycle` compute the next state from an event.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Iterable, Optional, Tuple
+
+import attrs
+
+from .findings import Finding, Verdict, findings_tuple
+
+__all__ = [
+    "Event",
+    "Outcome",
+    "Override",
+    "RunState",
+    "RunStatus",
+    "StageRecord",
+    "StageStatus",
+]
+
+
+def _strings(items: Iterable[str]) -> Tuple[str, ...]:
+    return tuple(items)
+
+
+def _verdicts(items: Iterable[Verdict]) -> Tuple[Verdict, ...]:
+    return tuple(items)
+
+
+def _records(items: Iterable[StageRecord]) -> Tuple[StageRecord, ...]:
+    return tuple(items)
+
+
+def _events(items: Iterable[Event]) -> Tuple[Event, ...]:
+    return tuple(items)
+
+
+class RunStatus(str, enum.Enum):
+    """Status of a whole run."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    FAILED = "failed"
+
+
+class StageStatus(str, enum.Enum):
+    """Status of one stage of a run."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Outcome(str, enum.Enum):
+    """What became of an operation recorded in the history.
+
+    ``applied``: it changed the state as asked. ``refused``: a rule said no and nothing but
+    the history changed. ``failed``: gates failed while completing a stage, which is now
+    ``failed`` with the findings.
+    """
+
+    APPLIED = "applied"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class Override:
+    """A gate failure overridden with a justification (gating rule 3)."""
+
+    actor: str
+    at: datetime
+    justification: str
+    findings: Tuple[Finding, ...] = attrs.field(default=(), converter=findings_tuple)
+
+
+@attrs.frozen
+class Event:
+    """One entry of a run's append-only history.
+
+    Every operation, refused ones included, appends one event. Replaying the events with
+    :func:`stageflow.lifecycle.replay` reproduces the run state exactly.
+    """
+
+    seq: int
+    at: datetime
+    actor: str
+    operation: str
+    outcome: Outcome
+    stage: Optional[str] = None
+    status_before: Optional[RunStatus] = None
+    status_after: Optional[RunStatus] = None
+    stage_before: Optional[str] = None
+    stage_after: Optional[str] = None
+    reason: Optional[str] = None
+    verdicts: Tuple[Verdict, ...] = attrs.field(default=(), converter=_verdicts)
+    override: Optional[Override] = None
+    outputs: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    compensations: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    archive: Optional[str] = None
+    archived: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+    @property
+    def findings(self) -> Tuple[Finding, ...]:
+        """Every finding of every failing verdict of this event."""
+        return tuple(f for v in self.verdicts if not v.passed for f in v.findings)
+
+
+@attrs.frozen
+class StageRecord:
+    """The state of one stage inside a run."""
+
+    number: int
+    key: str
+    name: str
+    status: StageStatus = StageStatus.PENDING
+    started_at: Optional[datetime] = None
+    completed_at: Optional[datetime] = None
+    failed_at: Optional[datetime] = None
+    outputs: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    findings: Tuple[Finding, ...] = attrs.field(default=(), converter=findings_tuple)
+    error: Optional[str] = None
+    override: Optional[Override] = None
+
+
+@attrs.frozen
+class RunState:
+    """One run of a workflow for one feature.
+
+    ``current_stage`` is the key of the stage the run is at (``None`` once completed).
+    ``run`` numbers the runs of a feature from 1; earlier runs stay readable.
+    """
+
+    feature: str
+    run: int
+    workflow: str
+    status: RunStatus
+    current_stage: Optional[str]
+    created_at: datetime
+    updated_at: datetime
+    stages: Tuple[StageRecord, ...] = attrs.field(converter=_records)
+    ended_at: Optional[datetime] = None
+    history: Tuple[Event, ...] = attrs.field(default=(), converter=_events)
+
+    def stage(self, key: str) -> StageRecord:
+        """The record of the stage ``key``."""
+        for record in self.stages:
+            if record.key == key:
+                return record
+        raise KeyError(key)
+
+    @property
+    def is_finished(self) -> bool:
+        """True for completed and aborted runs, which a new ``init`` may follow."""
+        return self.status in (RunStatus.COMPLETED, RunStatus.ABORTED)

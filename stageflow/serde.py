@@ -1,0 +1,77 @@
+"""The one module that imports ``cattrs``: run documents to values and back.
+
+Structuring is strict (``forbid_extra_keys``) and only ever runs on documents that already
+passed :func:`stageflow._rundoc.check_run_document`, because cattrs on its own is lenient
+(it would turn ``1`` into ``"1"``).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any, Dict
+
+import cattrs
+
+from ._rundoc import FORMAT_VERSION, check_run_document
+from .errors import StateFileError
+from .findings import Severity
+from .run import Outcome, RunState, RunStatus, StageStatus
+
+__all__ = ["format_timestamp", "parse_timestamp", "run_from_document", "run_to_document"]
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``; microseconds only when non-zero."""
+    if moment.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    utc = moment.astimezone(timezone.utc)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}"
+    return text + "Z"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse a timestamp written by :func:`format_timestamp` (any 0-6 fraction digits)."""
+    body = text[:-1] if text.endswith("Z") else text
+    if "." in body:
+        whole, fraction = body.split(".", 1)
+        body = f"{whole}.{fraction.ljust(6, '0')}"
+    return datetime.fromisoformat(body).replace(tzinfo=timezone.utc)
+
+
+def _enum_value(member: enum.Enum) -> Any:
+    return member.value
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_unstructure_hook(datetime, format_timestamp)
+    # str-based enums would otherwise pass through as members (cattrs' str hook wins).
+    for enum_type in (RunStatus, StageStatus, Outcome, Severity):
+        converter.register_unstructure_hook(enum_type, _enum_value)
+    converter.register_structure_hook(datetime, lambda value, _: parse_timestamp(value))
+    return converter
+
+
+_converter = _make_converter()
+
+
+def run_to_document(run: RunState) -> Dict[str, Any]:
+    """The JSON-ready document of ``run`` (format version 1)."""
+    body: Dict[str, Any] = _converter.unstructure(run)
+    return {"version": FORMAT_VERSION, **body}
+
+
+def run_from_document(document: Any, location: str) -> RunState:
+    """Check ``document`` strictly and turn it into a :class:`RunState`.
+
+    Any problem raises :class:`StateFileError` naming ``location``.
+    """
+    checked = dict(check_run_document(document, location))
+    checked.pop("version")
+    try:
+        return _converter.structure(checked, RunState)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        raise StateFileError(location, f"invalid run document: {exc}") from None

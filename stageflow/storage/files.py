@@ -1,0 +1,197 @@
+"""Files store: the ``.tmp/`` layout of the seed tools, written crash-safely.
+
+Layout under the project root::
+
+    .tmp/sessions/{YYYY-MM-DD}-{feature}/stage-tracking.json     the feature's latest run
+    .tmp/sessions/archive/{feature}/run-{N}/stage-tracking.json  its earlier runs
+    .tmp/locks/{feature}.lock                                    the feature's lock
+
+The date is the UTC date the run was created. A session folder belongs to a feature only
+when the part after the date equals the feature name exactly (``auth-system`` is never a
+session of ``system``). When a new run starts, the feature's previous session folders move
+to the archive, whole, so no run is ever overwritten.
+
+Writes are atomic (:func:`stageflow._fileio.write_atomic`); read-modify-write holds the
+feature's lock; the revision of a document is a hash of its bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from .._fileio import file_lock, fsync_dir, list_dir, read_bytes, write_atomic
+from .._names import FEATURE_PATTERN, SESSION_DIR_PATTERN
+from .._rundoc import parse_json_bytes
+from ..errors import ConflictError, InvalidName, NotFound, StateFileError
+from . import StoredRun
+
+__all__ = ["TRACKING_FILE", "FileStore"]
+
+TRACKING_FILE = "stage-tracking.json"
+_ARCHIVED_RUN = re.compile(r"^run-([0-9]+)$")
+
+
+def _revision(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=10).hexdigest()
+
+
+def encode_document(document: Dict[str, Any]) -> bytes:
+    """How documents are written: indented UTF-8 JSON with a final newline."""
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+class FileStore:
+    """A :class:`~stageflow.storage.RunStore` over a project's ``.tmp/`` folder."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self.sessions = os.path.join(self.root, ".tmp", "sessions")
+        self.archive = os.path.join(self.sessions, "archive")
+        self.locks = os.path.join(self.root, ".tmp", "locks")
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.root!r})"
+
+    @staticmethod
+    def _check(feature: str) -> None:
+        if not FEATURE_PATTERN.match(feature):
+            raise InvalidName(f"invalid feature name {feature!r}")
+
+    def relative(self, path: str) -> str:
+        """``path`` relative to the project root, for messages."""
+        return os.path.relpath(path, self.root)
+
+    @contextmanager
+    def lock(self, feature: str) -> Iterator[None]:
+        self._check(feature)
+        with file_lock(os.path.join(self.locks, feature + ".lock")):
+            yield
+
+    def session_dirs(self, feature: str) -> List[str]:
+        """The feature's session folders holding a tracking file, oldest first."""
+        self._check(feature)
+        found = []
+        for name in list_dir(self.sessions):
+            match = SESSION_DIR_PATTERN.match(name)
+            if match and match.group(2) == feature:
+                folder = os.path.join(self.sessions, name)
+                if os.path.isfile(os.path.join(folder, TRACKING_FILE)):
+                    found.append(folder)
+        return found
+
+    def features(self) -> List[str]:
+        names = set()
+        for name in list_dir(self.sessions):
+            match = SESSION_DIR_PATTERN.match(name)
+            if match and os.path.isfile(os.path.join(self.sessions, name, TRACKING_FILE)):
+                names.add(match.group(2))
+        return sorted(names)
+
+    def _archived(self, feature: str) -> Dict[int, str]:
+        folder = os.path.join(self.archive, feature)
+        found = {}
+        for name in list_dir(folder):
+            match = _ARCHIVED_RUN.match(name)
+            if match and os.path.isfile(os.path.join(folder, name, TRACKING_FILE)):
+                found[int(match.group(1))] = os.path.join(folder, name, TRACKING_FILE)
+        return found
+
+    def _read(self, path: str) -> Tuple[Dict[str, Any], str]:
+        location = self.relative(path)
+        try:
+            data = read_bytes(path)
+        except OSError as exc:
+            raise StateFileError(location, f"cannot read: {exc.strerror}") from None
+        document = parse_json_bytes(data, location)
+        return document, _revision(data)
+
+    def _run_number(self, document: Any, path: str) -> int:
+        number = document.get("run") if isinstance(document, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise StateFileError(self.relative(path), "missing or invalid run number")
+        return number
+
+    def latest_path(self, feature: str) -> Optional[str]:
+        """The tracking file of the feature's latest run, or ``None``."""
+        dirs = self.session_dirs(feature)
+        return os.path.join(dirs[-1], TRACKING_FILE) if dirs else None
+
+    def latest(self, feature: str) -> Optional[StoredRun]:
+        path = self.latest_path(feature)
+        if path is None:
+            return None
+        document, revision = self._read(path)
+        return StoredRun(document, revision, self.relative(path))
+
+    def runs(self, feature: str) -> List[int]:
+        numbers = set(self._archived(feature))
+        latest = self.latest(feature)
+        if latest is not None:
+            numbers.add(self._run_number(latest.document, latest.location))
+        return sorted(numbers)
+
+    def _path_of(self, feature: str, run: int) -> str:
+        latest = self.latest(feature)
+        if latest is not None and latest.document.get("run") == run:
+            path = self.latest_path(feature)
+            assert path is not None
+            return path
+        archived = self._archived(feature).get(run)
+        if archived is None:
+            raise NotFound(f"no run {run} of feature {feature!r}", feature)
+        return archived
+
+    def load(self, feature: str, run: int) -> StoredRun:
+        path = self._path_of(feature, run)
+        document, revision = self._read(path)
+        return StoredRun(document, revision, self.relative(path))
+
+    def create(self, feature: str, run: int, document: Dict[str, Any]) -> str:
+        created = str(document.get("created_at", ""))[:10]
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", created):
+            raise StateFileError("<new run>", "created_at must start with a YYYY-MM-DD date")
+        with self.lock(feature):
+            if run in self.runs(feature):
+                raise ConflictError(f"run {run} of {feature!r} already exists")
+            for folder in self.session_dirs(feature):
+                self._archive_session(feature, folder)
+            target = os.path.join(self.sessions, f"{created}-{feature}", TRACKING_FILE)
+            data = encode_document(document)
+            write_atomic(target, data)
+            return _revision(data)
+
+    def _archive_session(self, feature: str, folder: str) -> None:
+        """Move a session folder under ``archive/{feature}/``, named after its run."""
+        path = os.path.join(folder, TRACKING_FILE)
+        try:
+            number: Optional[int] = self._run_number(self._read(path)[0], path)
+        except StateFileError:
+            number = None  # not a stageflow run: keep it, under its own name
+        base = f"run-{number}" if number is not None else os.path.basename(folder)
+        parent = os.path.join(self.archive, feature)
+        os.makedirs(parent, exist_ok=True)
+        target, suffix = os.path.join(parent, base), 1
+        while os.path.exists(target):
+            suffix += 1
+            target = os.path.join(parent, f"{base}.{suffix}")
+        os.rename(folder, target)
+        fsync_dir(parent)
+        fsync_dir(self.sessions)
+
+    def save(self, feature: str, run: int, document: Dict[str, Any], expected_revision: str) -> str:
+        with self.lock(feature):
+            path = self._path_of(feature, run)
+            _, revision = self._read(path)
+            if revision != expected_revision:
+                raise ConflictError(
+                    f"{self.relative(path)} changed since it was read; reload and retry",
+                    self.relative(path),
+                )
+            data = encode_document(document)
+            write_atomic(path, data)
+            return _revision(data)
