@@ -13,8 +13,10 @@ Names are imported lazily, so ``import stageflow`` (and the CLI) stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any, Dict
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 __version__ = "0.1.0.dev0"
 
@@ -40,7 +42,7 @@ _EXPORTS: Dict[str, str] = {
     "RuleViolation": "errors",
     "RunState": "run",
     "RunStatus": "run",
-    "RunStore": "storage",
+    "RunStore": "storage._port",
     "Severity": "findings",
     "StageContext": "gates",
     "StageRecord": "run",
@@ -48,7 +50,7 @@ _EXPORTS: Dict[str, str] = {
     "StageStatus": "run",
     "StageflowError": "errors",
     "StateFileError": "errors",
-    "StoredRun": "storage",
+    "StoredRun": "storage._stored",
     "SystemClock": "engine",
     "UnknownStage": "errors",
     "UsageError": "errors",
@@ -116,7 +118,9 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'stageflow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 from contextlib import contextmanager
-from typing import Dict, Iterator, List
+
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Dict, Iterator, List
 
 try:
     import fcntl
@@ -44,9 +47,10 @@ def write_atomic(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically and durably (creating parent folders)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(
-        dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-    )
+    # tempfile is not imported on purpose: it drags random, shutil and hashlib into start-up.
+    name = f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+    temp = os.path.join(folder, name)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

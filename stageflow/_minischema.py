@@ -14,7 +14,11 @@ unsupported keyword can never be silently ignored.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterator, List, Pattern
+
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Pattern
 
 _SUPPORTED = {
     "$schema", "$id", "$defs", "title", "description", "type", "enum", "const", "required",

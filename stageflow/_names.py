@@ -1,11 +1,14 @@
-"""Name patterns shared by the fast CLI path and the library (no heavy imports)."""
+"""Name patterns shared by the fast CLI path and the library (no heavy imports).
+
+They end in ``\\Z``, not ``$``: Python's ``$`` also matches before a final newline.
+"""
 
 from __future__ import annotations
 
 import re
 
-FEATURE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+FEATURE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*\Z")
 """Feature names: lowercase letters, digits and '-', starting with a letter or digit."""
 
-SESSION_DIR_PATTERN = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9][a-z0-9-]*)$")
+SESSION_DIR_PATTERN = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9][a-z0-9-]*)\Z")
 """A session folder ``{YYYY-MM-DD}-{feature}``; group 2 is the exact feature name."""

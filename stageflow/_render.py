@@ -1,5 +1,6 @@
 """Views of run documents for people (text) and programs (JSON-ready dicts).
 
+
 Everything here works on *checked run documents* (plain dicts), not on attrs values, so
 read-only CLI commands never import the heavy parts of stageflow. The Python API reaches
 the same views through :func:`stageflow.serde.run_to_document`.
@@ -7,7 +8,10 @@ the same views through :func:`stageflow.serde.run_to_document`.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterable, List, Optional
 
 _MARKS = {"completed": "[x]", "in_progress": "[>]", "failed": "[!]", "pending": "[ ]"}
 
@@ -142,13 +146,13 @@ def history_text(events: Iterable[Dict[str, Any]]) -> str:
             f"#{e['seq']} {e['at']} {e['actor']}: {e['operation']}{stage} {e['outcome']}{moved}"
         )
         if e["reason"]:
-            lines.append(f"    reason: {e['reason']}")
-        if e["override"]:
-            lines.append(f"    override: {e['override']['justification']}")
-            lines.extend(findings_text(e["override"]["findings"], indent="      "))
+            label = "override justification" if e["override"] else "reason"
+            lines.append(f"    {label}: {e['reason']}")
+        overridden = e["override"] is not None
         for v in e["verdicts"]:
             if not v["passed"]:
-                lines.append(f"    {v['gate']} failed:")
+                note = " (overridden)" if overridden and v["overridable"] else ""
+                lines.append(f"    {v['gate']} failed{note}:")
                 lines.extend(findings_text(v["findings"], indent="      "))
         if e["compensations"]:
             lines.append(f"    compensations: {', '.join(e['compensations'])}")

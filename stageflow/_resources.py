@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 import os
 from functools import lru_cache
-from typing import Any, Dict, Tuple
+
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Tuple
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _CANDIDATE_DIRS = (

@@ -9,11 +9,15 @@ schema cannot express. It imports nothing heavy so that read-only commands stay 
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
 
 from ._minischema import MiniSchema
 from ._resources import load_schema
 from .errors import StateFileError
+
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 FORMAT_VERSION = 1
 
@@ -38,7 +42,7 @@ def parse_json_bytes(data: bytes, location: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip())
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         what = "truncated JSON" if truncated else "not valid JSON"
         raise StateFileError(
             location, f"{what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -86,6 +90,9 @@ def _consistency_problems(doc: Dict[str, Any]) -> List[str]:
         problems.append(f"/current_stage: {current!r} is not a stage of this run")
     if (current is None) != (doc["status"] == "completed"):
         problems.append("/current_stage: must be null exactly when the run is completed")
+    all_completed = all(s["status"] == "completed" for s in doc["stages"])
+    if all_completed != (doc["status"] == "completed"):
+        problems.append("/status: a run is completed exactly when every stage is completed")
     in_progress = [s["key"] for s in doc["stages"] if s["status"] == "in_progress"]
     if len(in_progress) > 1:
         problems.append(f"/stages: more than one stage in progress ({', '.join(in_progress)})")

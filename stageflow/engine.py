@@ -53,6 +53,7 @@ class SystemClock:
     """The real UTC clock."""
 
     def now(self) -> datetime:
+        """The current UTC time."""
         return datetime.now(timezone.utc)
 
 
@@ -83,6 +84,7 @@ class Validation:
 
     @property
     def findings(self) -> Tuple[Finding, ...]:
+        """Every finding of every verdict, passing ones included."""
         return tuple(f for v in self.verdicts for f in v.findings)
 
 
@@ -168,6 +170,7 @@ class Orchestrator:
 
     def status(self, feature: str, run: Optional[int] = None) -> RunState:
         """The feature's latest run (or run number ``run``)."""
+        check_feature_name(feature)
         stored = self._latest(feature) if run is None else self.store.load(feature, run)
         return self._decode(stored)[1]
 

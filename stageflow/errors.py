@@ -1,5 +1,6 @@
 """Every error stageflow raises.
 
+
 The tree::
 
     StageflowError                  root; ``exit_code`` is what the CLI exits with
@@ -22,7 +23,10 @@ This module imports nothing heavy: the CLI's fast path depends on it.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Sequence
 
 __all__ = [
     "ConflictError",

@@ -45,6 +45,7 @@ class Finding:
 
     @property
     def is_error(self) -> bool:
+        """True for findings of severity ``error``, the only ones that fail a verdict."""
         return self.severity is Severity.ERROR
 
 
@@ -84,4 +85,5 @@ class Verdict:
 
     @property
     def errors(self) -> Tuple[Finding, ...]:
+        """The findings of severity ``error``."""
         return tuple(f for f in self.findings if f.is_error)

@@ -162,9 +162,11 @@ class Registry:
         return registration
 
     def gates_for(self, stage: str, kind: str) -> Tuple[GateRegistration, ...]:
+        """The ``entry`` or ``exit`` gates registered for ``stage``, in registration order."""
         return tuple(g for g in self._gates.get(stage, ()) if g.kind == kind)
 
     def compensations_for(self, stage: str) -> Tuple[HookRegistration, ...]:
+        """The compensation hooks registered for ``stage``, in registration order."""
         return tuple(self._hooks.get(stage, ()))
 
     @property
@@ -221,11 +223,16 @@ def match_output(root: Path, pattern: str) -> List[Path]:
 
     Matches that resolve outside ``root`` (through a symbolic link) are dropped.
     """
-    base = safe_join(root, pattern)
+    safe_join(root, pattern)  # refuses absolute paths and '..'
     if glob.has_magic(pattern):
-        found = [Path(p) for p in glob.glob(str(base), recursive=True)]
+        # Only the pattern may hold wildcards: a root named "proj[1]" is literal.
+        found = [
+            Path(p)
+            for p in glob.glob(os.path.join(glob.escape(str(root)), pattern), recursive=True)
+        ]
     else:
-        found = [base] if base.exists() else []
+        found = [root / pattern]
+    found = [p for p in found if p.exists()]  # also drops dangling symbolic links
     real_root = os.path.realpath(root)
     inside = [p for p in found if os.path.commonpath([real_root, os.path.realpath(p)]) == real_root]
     return sorted(inside)

@@ -15,8 +15,9 @@ from .errors import InvalidName, UnknownStage, WorkflowDefinitionError
 
 __all__ = ["EIGHT_STAGE", "Output", "StageSpec", "WorkflowSpec", "builtin_workflows"]
 
-KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
-WORKFLOW_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*\Z")  # \Z: "$" would accept a final newline
+WORKFLOW_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*\Z")
+_NAME_RULE = "must be lowercase letters, digits, '-' or '_', starting with a letter"
 
 
 def _tuple_of_str(value: object) -> Tuple[str, ...]:
@@ -157,7 +158,7 @@ class WorkflowSpec:
 def _definition_problems(spec: WorkflowSpec) -> list[str]:
     problems: list[str] = []
     if not WORKFLOW_NAME_PATTERN.match(spec.name or ""):
-        problems.append(f"workflow name {spec.name!r} must match {WORKFLOW_NAME_PATTERN.pattern}")
+        problems.append(f"workflow name {spec.name!r} {_NAME_RULE}")
     if not spec.stages:
         problems.append("a workflow needs at least one stage")
     seen: dict[str, int] = {}
@@ -167,7 +168,7 @@ def _definition_problems(spec: WorkflowSpec) -> list[str]:
             problems.append(message)
             continue
         if not KEY_PATTERN.match(stage.key):
-            problems.append(f"stage {position}: key {stage.key!r} must match {KEY_PATTERN.pattern}")
+            problems.append(f"stage {position}: key {stage.key!r} {_NAME_RULE}")
         if stage.key in seen:
             problems.append(
                 f"stage {position}: duplicate key {stage.key!r} (also stage {seen[stage.key]})"

@@ -15,9 +15,13 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, TextIO
 
 from ..errors import StageflowError, UsageError
+
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, TextIO
 
 __all__ = ["main"]
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Callable, Dict, List
 
 from ..errors import NotFound, StageflowError
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
+    from typing import Any, Callable, Dict, List
+
     from ..engine import Orchestrator
     from ..run import RunState
     from . import Console
 
-Common = Callable[[argparse.ArgumentParser], None]
 
-
-def register(groups: Any, common: Common) -> None:
+def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     stage = groups.add_parser("stage", help="run and inspect stage workflows")
     commands = stage.add_subparsers(dest="command", metavar="COMMAND")
 

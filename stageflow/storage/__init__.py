@@ -13,56 +13,25 @@ Stores deal in plain dicts; checking and structuring documents is the caller's j
 from __future__ import annotations
 
 import os
-from typing import Any, ContextManager, Dict, List, NamedTuple, Optional
-
-try:  # Python >= 3.8 has Protocol in typing
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    from typing_extensions import Protocol  # type: ignore[assignment]
 
 from ..errors import UsageError
+from ._stored import StoredRun
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from ._port import RunStore
 
 __all__ = ["RunStore", "StoredRun", "open_store"]
 
 
-class StoredRun(NamedTuple):
-    """A run document as stored, with its revision and a location for messages."""
+def __getattr__(name: str) -> object:
+    if name == "RunStore":  # defined apart: typing.Protocol is not on the CLI's fast path
+        from ._port import RunStore
 
-    document: Dict[str, Any]
-    revision: str
-    location: str
-
-
-class RunStore(Protocol):
-    """What the engine needs from storage."""
-
-    def lock(self, feature: str) -> ContextManager[None]:
-        """Hold the feature's lock (re-entrant in one thread) for a read-modify-write."""
-        ...
-
-    def features(self) -> List[str]:
-        """Every feature with at least one run, sorted."""
-        ...
-
-    def runs(self, feature: str) -> List[int]:
-        """The run numbers of ``feature``, ascending (empty if none)."""
-        ...
-
-    def latest(self, feature: str) -> Optional[StoredRun]:
-        """The feature's newest run, or ``None``."""
-        ...
-
-    def load(self, feature: str, run: int) -> StoredRun:
-        """One run; :class:`~stageflow.errors.NotFound` if there is none."""
-        ...
-
-    def create(self, feature: str, run: int, document: Dict[str, Any]) -> str:
-        """Store a new run; it becomes the latest. Returns its revision."""
-        ...
-
-    def save(self, feature: str, run: int, document: Dict[str, Any], expected_revision: str) -> str:
-        """Replace a run's document if its revision is still ``expected_revision``."""
-        ...
+        return RunStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(url: str, root: Optional[str] = None) -> RunStore:

@@ -17,18 +17,22 @@ feature's lock; the revision of a document is a hash of its bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
+import zlib
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from .._fileio import file_lock, fsync_dir, list_dir, read_bytes, write_atomic
 from .._names import FEATURE_PATTERN, SESSION_DIR_PATTERN
 from .._rundoc import parse_json_bytes
 from ..errors import ConflictError, InvalidName, NotFound, StateFileError
-from . import StoredRun
+from ._stored import StoredRun
+
+# typing is imported only by type checkers: this module is on the CLI's fast path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 __all__ = ["TRACKING_FILE", "FileStore"]
 
@@ -37,7 +41,11 @@ _ARCHIVED_RUN = re.compile(r"^run-([0-9]+)$")
 
 
 def _revision(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=10).hexdigest()
+    """A content token: histories only grow, so equal content means the same revision.
+
+    (zlib rather than hashlib keeps OpenSSL off the CLI's start-up path.)
+    """
+    return f"{len(data):x}-{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def encode_document(document: Dict[str, Any]) -> bytes:

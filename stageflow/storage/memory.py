@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import ConflictError, NotFound
-from . import StoredRun
+from ._stored import StoredRun
 
 __all__ = ["MemoryStore"]
 

@@ -1,0 +1,584 @@
+"""The published JSON Schemas, the fast schema checker, run documents and their serde."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stageflow import (
+    EIGHT_STAGE,
+    Finding,
+    Output,
+    Refused,
+    Registry,
+    RunState,
+    Severity,
+    StageSpec,
+    StateFileError,
+    WorkflowSpec,
+    run_from_document,
+    run_to_document,
+)
+from stageflow._minischema import MiniSchema
+from stageflow._resources import SCHEMA_NAMES, load_schema, read_schema_text
+from stageflow._rundoc import check_run_document, parse_json_bytes
+from stageflow.serde import format_timestamp, parse_timestamp
+from stageflow.testing import FakeClock, make_orchestrator
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_FILES = sorted(SCHEMA_DIR.glob("*.schema.json"))
+RUN_SCHEMA = load_schema("run")
+JSONSCHEMA = jsonschema.Draft202012Validator(RUN_SCHEMA)
+MINI = MiniSchema(RUN_SCHEMA)
+LOCATION = ".tmp/sessions/2026-01-01-feat/stage-tracking.json"
+
+
+# -- the schema files -------------------------------------------------------------------------
+
+
+def test_there_is_at_least_the_run_schema() -> None:
+    assert SCHEMA_DIR / "run.schema.json" in SCHEMA_FILES
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
+def test_every_schema_is_a_valid_draft_2020_12_schema_with_an_id(path: Path) -> None:
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert isinstance(schema.get("$id"), str)
+    assert schema["$id"].endswith(path.name)
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
+def test_every_schema_is_reachable_through_resources(path: Path) -> None:
+    name = path.name[: -len(".schema.json")]
+    assert name in SCHEMA_NAMES
+    assert read_schema_text(name) == path.read_text(encoding="utf-8")
+    assert load_schema(name) == json.loads(path.read_text(encoding="utf-8"))
+    assert load_schema(name) is load_schema(name)
+
+
+def test_every_shipped_schema_name_has_a_file() -> None:
+    assert sorted(SCHEMA_NAMES) == sorted(p.name[: -len(".schema.json")] for p in SCHEMA_FILES)
+
+
+def test_minischema_refuses_keywords_it_does_not_implement() -> None:
+    with pytest.raises(ValueError, match="oneOf"):
+        MiniSchema({"type": "object", "properties": {"x": {"oneOf": [{"type": "string"}]}}})
+    with pytest.raises(ValueError, match="format"):
+        MiniSchema({"$defs": {"t": {"type": "string", "format": "date-time"}}})
+
+
+# -- documents from real runs -------------------------------------------------------------------
+
+
+ONE = WorkflowSpec("solo", [StageSpec("only", "Only")])
+MINI_FLOW = WorkflowSpec(
+    "mini",
+    [
+        StageSpec("draft", "Draft", outputs=[Output("notes", "notes/{feature}.md")]),
+        StageSpec("review", "Review", prerequisites="draft"),
+    ],
+)
+
+
+def _produce(root: Path, stage: str, feature: str) -> None:
+    for output in EIGHT_STAGE.stage(stage).outputs:
+        pattern = output.resolve(feature)
+        if pattern is not None:
+            path = root / pattern.replace("**", "api").replace("*", "01")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("x\n")
+
+
+def _attempt(action: Any) -> None:
+    with contextlib.suppress(Refused):
+        action()
+
+
+def _real_documents(root: Path) -> List[Dict[str, Any]]:
+    registry = Registry()
+    registry.add_compensation("release", lambda ctx: None)
+    registry.add_gate(
+        "stories",
+        lambda ctx: [Finding("style", "minor", severity=Severity.WARNING, pointer="/x")],
+        kind="entry",
+    )
+    clock = FakeClock(tick=timedelta(seconds=1, microseconds=250))
+    flow = make_orchestrator(
+        root, registry=registry, clock=clock, workflows=[EIGHT_STAGE, ONE, MINI_FLOW]
+    )
+    feature = "full"
+    flow.init(feature)
+    _attempt(lambda: flow.complete(feature, 1))
+    _attempt(lambda: flow.complete(feature, 3))
+    _produce(root, "architecture", feature)
+    flow.complete(feature, 1, outputs=["README.md"])
+    flow.complete(feature, 2, override=True, reason="stories agreed in a meeting")
+    _attempt(lambda: flow.complete(feature, 3, override=True))
+    for key in EIGHT_STAGE.keys[2:]:
+        _produce(root, key, feature)
+        flow.complete(feature, key)
+    flow.rollback(feature, "execution", reason="incident")
+    _attempt(lambda: flow.rollback(feature, "release", reason="forward"))
+    for key in EIGHT_STAGE.keys[5:]:
+        _produce(root, key, feature)
+        flow.complete(feature, key)
+
+    flow.init("stopped")
+    _produce(root, "architecture", "stopped")
+    flow.complete("stopped", 1)
+    flow.fail("stopped", 2, reason="blocked by legal")
+    _attempt(lambda: flow.init("stopped"))
+    flow.abort("stopped", reason="dropped")
+    _attempt(lambda: flow.resume("stopped", 3))
+    flow.init("stopped")
+
+    flow.init("tiny", workflow="solo")
+    flow.complete("tiny", 1)
+
+    flow.init("small", workflow="mini")
+    _attempt(lambda: flow.complete("small", "draft"))
+    _attempt(lambda: flow.complete("small", "review"))
+    flow.complete("small", "draft", override=True, reason="notes come later")
+    (root / "notes").mkdir()
+    (root / "notes" / "small.md").write_text("notes\n")
+    flow.rollback("small", "draft", reason="write the notes")  # archives the notes
+    (root / "notes" / "small.md").write_text("better notes\n")
+    flow.complete("small", "draft", outputs=["notes/small.md"])
+    flow.fail("small", "review", reason="reviewer away")
+    flow.abort("small", reason="paused")
+
+    documents = []
+    for name in flow.features():
+        for number in flow.runs(name):
+            documents.append(flow.store.load(name, number).document)
+    return documents
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory: pytest.TempPathFactory) -> List[Dict[str, Any]]:
+    return _real_documents(tmp_path_factory.mktemp("runs"))
+
+
+def test_real_documents_cover_every_kind_of_content(documents: List[Dict[str, Any]]) -> None:
+    assert len(documents) == 5
+    text = json.dumps(documents)
+    assert json.dumps(_small(documents)).count('"override": {') >= 1
+    assert '"archive": ".tmp/archive' in json.dumps(_small(documents))
+    for fragment in ('"override": {', '"archive": ".tmp/archive', '"severity": "warning"', ".000"):
+        assert fragment in text
+    for outcome in ("applied", "refused", "failed"):
+        assert f'"outcome": "{outcome}"' in text
+    for status in ("active", "completed", "aborted"):
+        assert f'"status": "{status}"' in text
+
+
+def test_real_documents_are_valid_for_both_checkers(documents: List[Dict[str, Any]]) -> None:
+    for document in documents:
+        JSONSCHEMA.validate(document)
+        assert MINI.errors(document) == []
+        assert check_run_document(document, LOCATION) is document
+
+
+def test_serde_round_trip_is_lossless(documents: List[Dict[str, Any]]) -> None:
+    for document in documents:
+        run = run_from_document(document, LOCATION)
+        assert isinstance(run, RunState)
+        again = run_to_document(run)
+        assert again == document
+        assert json.loads(json.dumps(again)) == document
+        assert run_from_document(json.loads(json.dumps(again)), LOCATION) == run
+        JSONSCHEMA.validate(again)
+
+
+# -- differential test: MiniSchema agrees with jsonschema ----------------------------------------
+
+
+Path_ = Tuple[Any, ...]
+
+
+def _paths(node: Any, here: Path_ = ()) -> Iterator[Path_]:
+    yield here
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _paths(value, (*here, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _paths(value, (*here, index))
+
+
+def _get(node: Any, path: Path_) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+BAD_TIMESTAMPS = [
+    "2026-01-01T00:00:00",
+    "2026-01-01 00:00:00Z",
+    "2026-01-01T00:00:00.1234567Z",
+    "2026-01-01T00:00:00.Z",
+    "2026-01-01T00:00:00+00:00",
+    "2026-1-01T00:00:00Z",
+    "yesterday",
+    "2026-01-01T00:00:00.5Z",
+    "2026-01-01T00:00:00Z",
+]
+WORDS = [
+    "active",
+    "completed",
+    "aborted",
+    "failed",
+    "pending",
+    "in_progress",
+    "paused",
+    "applied",
+    "refused",
+    "rule",
+    "entry",
+    "exit",
+    "error",
+    "warning",
+    "info",
+    "fatal",
+    "init",
+    "complete",
+    "rollback",
+    "explode",
+    "architecture",
+    "Architecture",
+    "a b",
+    "-feat",
+    "feat",
+    "",
+]
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-2, max_value=12),
+    st.sampled_from([0.0, 1.0, 2.0, 1.5, -0.5, 1e20]),
+    st.sampled_from(BAD_TIMESTAMPS + WORDS),
+    st.text(max_size=4),
+    st.sampled_from([[], {}, [1], ["x"], {"a": 1}, [{}], {"code": "x"}]),
+)
+
+
+def _small(documents: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The documents small enough for many jsonschema validations (the slow side)."""
+    return [d for d in documents if len(d["history"]) <= 12]
+
+
+@st.composite
+def mutated_documents(draw: st.DrawFn, documents: List[Dict[str, Any]]) -> Any:
+    document: Any = copy.deepcopy(draw(st.sampled_from(documents)))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        path = draw(st.sampled_from(list(_paths(document))))
+        kind = draw(st.sampled_from(["replace", "replace", "delete", "extra", "drop-items"]))
+        if not path:
+            if kind == "replace":
+                document = draw(VALUES)
+            continue
+        parent = _get(document, path[:-1])
+        last = path[-1]
+        if kind == "replace":
+            parent[last] = draw(VALUES)
+        elif kind == "delete":
+            del parent[last]
+        elif kind == "extra" and isinstance(parent[last], dict):
+            parent[last][draw(st.sampled_from(["bogus", "extra", "code"]))] = draw(VALUES)
+        elif kind == "drop-items" and isinstance(parent[last], list):
+            parent[last] = parent[last][: draw(st.integers(min_value=0, max_value=1))]
+    return document
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_minischema_accepts_exactly_what_jsonschema_accepts(
+    documents: List[Dict[str, Any]], data: st.DataObject
+) -> None:
+    document = data.draw(mutated_documents(_small(documents)))
+    expected = JSONSCHEMA.is_valid(document)
+    problems = MINI.errors(document)
+    assert (not problems) == expected, (problems, list(JSONSCHEMA.iter_errors(document))[:3])
+    for problem in problems:
+        assert problem.startswith("/"), problem
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("version",), True),
+        (("version",), "1"),
+        (("run",), 0),
+        (("run",), 1.5),
+        (("status",), "paused"),
+        (("created_at",), "2026-01-01T00:00:00"),
+        (("stages", 0, "status"), "done"),
+        (("stages", 0, "number"), False),
+        (("history", 0, "verdicts"), [{"gate": "x"}]),
+        (("history", 0, "outcome"), None),
+        (("stages",), []),
+        (("feature",), "Feat"),
+    ],
+)
+def test_both_checkers_reject_the_same_obvious_mistakes(
+    documents: List[Dict[str, Any]], path: Tuple[Any, ...], value: Any
+) -> None:
+    document = copy.deepcopy(documents[0])
+    _get(document, path[:-1])[path[-1]] = value
+    assert not JSONSCHEMA.is_valid(document)
+    problems = MINI.errors(document)
+    assert problems
+    pointer = "/" + "/".join(str(p) for p in path)
+    assert any(p.startswith(pointer) for p in problems), problems
+
+
+def test_both_checkers_accept_an_integral_float_and_reject_true_for_an_integer(
+    documents: List[Dict[str, Any]],
+) -> None:
+    document = copy.deepcopy(documents[0])
+    document["run"] = 1.0
+    assert JSONSCHEMA.is_valid(document)
+    assert MINI.errors(document) == []
+    document["run"] = True
+    assert not JSONSCHEMA.is_valid(document)
+    assert MINI.errors(document)
+
+
+# -- serde on random runs ---------------------------------------------------------------------
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["complete", "override", "gate-fails", "fail", "rollback", "abort"]),
+        st.integers(min_value=1, max_value=8),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(operations=OPERATIONS)
+def test_random_runs_round_trip_and_validate(operations: List[Tuple[str, int]]) -> None:
+    failing = {"on": False}
+    registry = Registry()
+    registry.add_gate(
+        "architecture",
+        lambda ctx: [Finding("flaky", "flaky gate", path="a.txt")] if failing["on"] else [],
+    )
+    registry.add_compensation("release", lambda ctx: None)
+    clock = FakeClock(tick=timedelta(microseconds=123457))
+    flow = make_orchestrator(
+        "/nonexistent-stageflow-root", registry=registry, clock=clock, default_gates=False
+    )
+    flow.init("feat")
+    for name, stage in operations:
+        failing["on"] = name in ("gate-fails", "override")
+        with contextlib.suppress(Refused):
+            if name in ("complete", "override", "gate-fails"):
+                flow.complete("feat", stage, override=name == "override", reason="r")
+            elif name == "fail":
+                flow.fail("feat", stage, reason="broken")
+            elif name == "rollback":
+                flow.rollback("feat", stage, reason="redo")
+            else:
+                flow.abort("feat", reason="stop")
+        if name == "abort":
+            with contextlib.suppress(Refused):
+                flow.resume("feat", stage)
+    run = flow.status("feat")
+    document = run_to_document(run)
+    JSONSCHEMA.validate(document)
+    assert MINI.errors(document) == []
+    assert run_from_document(json.loads(json.dumps(document)), LOCATION) == run
+
+
+# -- timestamps -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2026-01-02T03:04:05Z"),
+        (datetime(2026, 1, 2, 3, 4, 5, 120, tzinfo=timezone.utc), "2026-01-02T03:04:05.000120Z"),
+        (
+            datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+            "2026-01-02T03:04:05Z",
+        ),
+    ],
+)
+def test_timestamps_are_written_in_utc(moment: datetime, text: str) -> None:
+    assert format_timestamp(moment) == text
+    assert parse_timestamp(text) == moment
+    assert parse_timestamp(text).tzinfo is not None
+
+
+def test_short_fractions_are_read() -> None:
+    parsed = parse_timestamp("2026-01-02T03:04:05.5Z")
+    assert parsed.microsecond == 500000
+
+
+def test_naive_timestamps_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone"):
+        format_timestamp(datetime(2026, 1, 1))
+
+
+# -- check_run_document ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("document", [[], "text", 1, None, True])
+def test_a_document_that_is_not_an_object(document: Any) -> None:
+    with pytest.raises(StateFileError) as caught:
+        check_run_document(document, LOCATION)
+    assert caught.value.path == LOCATION
+    assert "expected a JSON object" in caught.value.problem
+    assert str(caught.value).startswith(LOCATION)
+
+
+def test_a_document_without_version(documents: List[Dict[str, Any]]) -> None:
+    document = copy.deepcopy(documents[0])
+    del document["version"]
+    with pytest.raises(StateFileError) as caught:
+        check_run_document(document, LOCATION)
+    assert caught.value.path == LOCATION
+    assert "no format version" in caught.value.problem
+    assert "stage-cli" not in caught.value.problem
+
+
+def test_a_stage_cli_tracking_file_is_recognised() -> None:
+    legacy = {
+        "feature": "feat",
+        "workflow_status": "active",
+        "current_stage": 1,
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+        "stages": [{"id": 1, "name": "Architecture Decomposition", "status": "in_progress"}],
+        "rollback_history": [],
+    }
+    with pytest.raises(StateFileError) as caught:
+        check_run_document(legacy, LOCATION)
+    assert caught.value.path == LOCATION
+    assert "stage-cli" in caught.value.problem
+
+
+@pytest.mark.parametrize("version", [7, 0, 2, "1", True, None, 1.5])
+def test_an_unknown_version(documents: List[Dict[str, Any]], version: Any) -> None:
+    document = dict(documents[0], version=version)
+    with pytest.raises(StateFileError) as caught:
+        check_run_document(document, LOCATION)
+    assert caught.value.path == LOCATION
+    assert "unknown format version" in caught.value.problem
+    assert repr(version) in caught.value.problem
+
+
+def test_a_schema_problem_names_the_file_and_the_pointer(documents: List[Dict[str, Any]]) -> None:
+    document = copy.deepcopy(documents[0])
+    document["stages"][1]["status"] = "paused"
+    with pytest.raises(StateFileError) as caught:
+        check_run_document(document, LOCATION)
+    assert caught.value.path == LOCATION
+    assert "/stages/1/status" in caught.value.problem
+
+
+def _broken(documents: List[Dict[str, Any]], change: str) -> Dict[str, Any]:
+    document = copy.deepcopy(next(d for d in documents if d["status"] == "active"))
+    stages = document["stages"]
+    if change == "duplicate-key":
+        stages[1]["key"] = stages[0]["key"]
+    elif change == "numbering":
+        stages[2]["number"] = 9
+    elif change == "unknown-current":
+        document["current_stage"] = "deploy"
+    elif change == "null-current":
+        document["current_stage"] = None
+    elif change == "completed-with-current":
+        document["status"] = "completed"
+    elif change == "two-in-progress":
+        stages[0]["status"] = stages[1]["status"] = "in_progress"
+    elif change == "history-start":
+        document["history"][0]["operation"] = "complete"
+    elif change == "seq":
+        document["history"][0]["seq"] = 2
+    return document
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ("duplicate-key", "/stages"),
+        ("numbering", "/stages/2/number"),
+        ("unknown-current", "/current_stage"),
+        ("null-current", "/current_stage"),
+        ("completed-with-current", "/current_stage"),
+        ("two-in-progress", "/stages"),
+        ("history-start", "/history/0/operation"),
+        ("seq", "/history/0/seq"),
+    ],
+)
+def test_consistency_problems_a_schema_cannot_express(
+    documents: List[Dict[str, Any]], change: str, where: str
+) -> None:
+    document = _broken(documents, change)
+    assert JSONSCHEMA.is_valid(document)
+    with pytest.raises(StateFileError) as caught:
+        check_run_document(document, LOCATION)
+    assert caught.value.path == LOCATION
+    assert where in caught.value.problem
+    with pytest.raises(StateFileError):
+        run_from_document(document, LOCATION)
+
+
+def test_a_completed_run_whose_stages_are_not_all_completed_is_inconsistent(
+    documents: List[Dict[str, Any]],
+) -> None:
+    document = copy.deepcopy(next(d for d in documents if d["status"] == "completed"))
+    document["stages"][2]["status"] = "pending"
+    assert JSONSCHEMA.is_valid(document)
+    with pytest.raises(StateFileError) as caught:
+        check_run_document(document, LOCATION)
+    assert caught.value.path == LOCATION
+
+
+def test_an_impossible_date_is_a_state_file_error(documents: List[Dict[str, Any]]) -> None:
+    document = copy.deepcopy(documents[0])
+    document["created_at"] = "2026-13-45T00:00:00Z"
+    with pytest.raises(StateFileError) as caught:
+        run_from_document(document, LOCATION)
+    assert caught.value.path == LOCATION
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"", "empty"),
+        (b"  \n", "empty"),
+        (b'{"version": 1, "feature": "fe', "truncated"),
+        (b'{"version": 1, "stages": [', "truncated"),
+        (b"not json", "not valid JSON"),
+        (b"\xff\xfe{}", "UTF-8"),
+        (b"[" * 100000, "JSON"),
+    ],
+)
+def test_bytes_that_are_not_json(data: bytes, problem: str) -> None:
+    with pytest.raises(StateFileError) as caught:
+        parse_json_bytes(data, LOCATION)
+    assert caught.value.path == LOCATION
+    assert problem in caught.value.problem
+
+
+def test_json_bytes_parse() -> None:
+    assert parse_json_bytes(b'{"a": [1, 2]}', LOCATION) == {"a": [1, 2]}
