@@ -156,7 +156,8 @@ def test_workflow_needs_a_well_formed_name_and_at_least_one_stage() -> None:
 @pytest.mark.parametrize("name", ["", "Eight", "two words", "wf\n", "9lives"])
 def test_badly_shaped_workflow_names_are_rejected(name: str) -> None:
     assert _problems(StageSpec("a", "A"), name=name) == [
-        f"workflow name {name!r} must be lowercase letters, digits, '-' or '_', starting with a letter"
+        f"workflow name {name!r} must be lowercase letters, digits, '-' or '_', "
+        "starting with a letter"
     ]
 
 
