@@ -2,23 +2,31 @@
 
 Why it exists: ``jsonschema`` takes over 100 ms to import, and ``stageflow stage status``
 must start in a few tens of milliseconds. The packaged schema stays the single source of
-truth: this module interprets the *same* schema file, and a test runs it against
-``jsonschema`` on generated documents so the two never disagree.
+truth: this module compiles the *same* schema file into nested closures, and a test runs it
+against ``jsonschema`` on generated documents so the two never disagree.
 
 Supported keywords: ``type``, ``enum``, ``const``, ``required``, ``properties``,
 ``additionalProperties`` (boolean), ``items``, ``minItems``, ``pattern``, ``minLength``,
-``minimum``, ``$ref`` (local ``#/$defs/...``). Anything else in a schema is an error, so an
-unsupported keyword can never be silently ignored.
+``minimum``, ``$ref`` (local ``#/$defs/...``). Any other keyword in a schema is an error at
+compile time, so an unsupported keyword can never be silently ignored.
+
+JSON pointers of problems are built only when a problem is found, so checking a valid
+document allocates almost nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 # typing is imported only by type checkers: this module is on the CLI's fast path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterator, List, Pattern
+    from typing import Any, Callable, Dict, List, Optional, Tuple
+
+    Path = Optional[Tuple[Any, Any]]  # (parent path, key): a linked list, root is None
+    Report = Callable[[Path, str], None]
+    Check = Callable[[Any, Path, Report], None]
 
 _SUPPORTED = {
     "$schema", "$id", "$defs", "title", "description", "type", "enum", "const", "required",
@@ -26,15 +34,27 @@ _SUPPORTED = {
     "minimum", "$ref",
 }  # fmt: skip
 
-_TYPES = {
+
+class _Enough(Exception):
+    """Raised to stop checking once the requested number of problems is found."""
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_TYPES: Dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
     "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool))
-        or (isinstance(v, float) and v.is_integer())
-    ),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "integer": _is_integer,
+    "number": _is_number,
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
 }
@@ -49,7 +69,18 @@ def _json_type(value: Any) -> str:
 
 def _same(a: Any, b: Any) -> bool:
     """JSON equality: ``True`` is not ``1``."""
-    return type(a) is type(b) and a == b if isinstance(a, bool) or isinstance(b, bool) else a == b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+def pointer(path: Path) -> str:
+    """The JSON pointer of a linked ``(parent, key)`` path (``/`` for the root)."""
+    parts: List[str] = []
+    while path is not None:
+        path, key = path
+        parts.append(str(key).replace("~", "~0").replace("/", "~1"))
+    return "/" + "/".join(reversed(parts))
 
 
 class MiniSchema:
@@ -57,86 +88,110 @@ class MiniSchema:
 
     def __init__(self, schema: Dict[str, Any]) -> None:
         self.schema = schema
-        self._patterns: Dict[str, Pattern[str]] = {}
-        self._check_keywords(schema, "#")
-
-    def _check_keywords(self, node: Any, where: str) -> None:
-        if not isinstance(node, dict):
-            return
-        unknown = set(node) - _SUPPORTED
-        if unknown:
-            raise ValueError(f"{where}: unsupported schema keywords {sorted(unknown)}")
-        for name, sub in node.get("$defs", {}).items():
-            self._check_keywords(sub, f"{where}/$defs/{name}")
-        for name, sub in node.get("properties", {}).items():
-            self._check_keywords(sub, f"{where}/properties/{name}")
-        if "items" in node:
-            self._check_keywords(node["items"], f"{where}/items")
+        self._compiled: Dict[str, List[Check]] = {}
+        self._root = self._compile(schema, "#")
+        for name in schema.get("$defs", {}):  # unreferenced definitions are checked too
+            self._ref(f"#/$defs/{name}")
 
     def errors(self, instance: Any, limit: int = 10) -> List[str]:
         """Up to ``limit`` problems, each ``"<JSON pointer>: <problem>"``; empty if valid."""
         found: List[str] = []
-        for problem in self._iter(self.schema, instance, ""):
-            found.append(problem)
+
+        def report(path: Path, problem: str) -> None:
+            found.append(f"{pointer(path)}: {problem}")
             if len(found) >= limit:
-                break
+                raise _Enough
+
+        with contextlib.suppress(_Enough):
+            self._root(instance, None, report)
         return found
 
-    def _resolve(self, ref: str) -> Dict[str, Any]:
+    # -- compilation ---------------------------------------------------------------------
+
+    def _ref(self, ref: str) -> Check:
         if not ref.startswith("#/"):
             raise ValueError(f"only local references are supported, not {ref!r}")
-        node: Any = self.schema
-        for part in ref[2:].split("/"):
-            node = node[part]
-        return node  # type: ignore[no-any-return]
+        holder = self._compiled.get(ref)
+        if holder is None:
+            holder = self._compiled[ref] = []  # filled below; allows recursive schemas
+            node: Any = self.schema
+            for part in ref[2:].split("/"):
+                node = node[part]
+            holder.append(self._compile(node, ref))
 
-    def _pattern(self, text: str) -> Pattern[str]:
-        compiled = self._patterns.get(text)
-        if compiled is None:
-            compiled = self._patterns[text] = re.compile(text)
-        return compiled
+        def check(value: Any, path: Path, report: Report) -> None:
+            holder[0](value, path, report)
 
-    def _iter(self, schema: Dict[str, Any], value: Any, at: str) -> Iterator[str]:
-        if "$ref" in schema:
-            yield from self._iter(self._resolve(schema["$ref"]), value, at)
-        where = at or "/"
-        if "const" in schema and not _same(value, schema["const"]):
-            yield f"{where}: expected {schema['const']!r}, found {value!r}"
-            return
-        if "enum" in schema and not any(_same(value, option) for option in schema["enum"]):
-            options = ", ".join("null" if o is None else str(o) for o in schema["enum"])
-            yield f"{where}: {value!r} is not one of: {options}"
-            return
-        if "type" in schema:
-            allowed = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-            if not any(_TYPES[t](value) for t in allowed):
-                yield f"{where}: expected {' or '.join(allowed)}, found {_json_type(value)}"
+        return check
+
+    def _compile(self, node: Dict[str, Any], where: str) -> Check:
+        if not isinstance(node, dict):
+            raise ValueError(f"{where}: a schema must be an object")
+        unknown = set(node) - _SUPPORTED
+        if unknown:
+            raise ValueError(f"{where}: unsupported schema keywords {sorted(unknown)}")
+        ref = self._ref(node["$ref"]) if "$ref" in node else None
+        has_const, const = "const" in node, node.get("const")
+        enum = node.get("enum")
+        if enum is not None:
+            options_text = ", ".join("null" if o is None else str(o) for o in enum)
+            simple = all(isinstance(o, str) or o is None for o in enum)
+            enum_set = frozenset(enum) if simple else None
+        types = node.get("type")
+        allowed: Optional[List[str]] = [types] if isinstance(types, str) else types
+        type_checks = [_TYPES[t] for t in allowed] if allowed is not None else None
+        min_length = node.get("minLength")
+        pattern = re.compile(node["pattern"]) if "pattern" in node else None
+        minimum = node.get("minimum")
+        min_items = node.get("minItems")
+        items = self._compile(node["items"], f"{where}/items") if "items" in node else None
+        required = tuple(node.get("required", ()))
+        properties = {
+            name: self._compile(sub, f"{where}/properties/{name}")
+            for name, sub in node.get("properties", {}).items()
+        }
+        closed = node.get("additionalProperties", True) is False
+
+        def check(value: Any, path: Path, report: Report) -> None:
+            if ref is not None:
+                ref(value, path, report)
+            if has_const and not _same(value, const):
+                report(path, f"expected {const!r}, found {value!r}")
                 return
-        if isinstance(value, str):
-            if "minLength" in schema and len(value) < schema["minLength"]:
-                yield f"{where}: must not be shorter than {schema['minLength']} characters"
-            if "pattern" in schema and not self._pattern(schema["pattern"]).search(value):
-                yield f"{where}: {value!r} does not match {schema['pattern']}"
-        elif _TYPES["number"](value):
-            if "minimum" in schema and value < schema["minimum"]:
-                yield f"{where}: {value!r} is less than {schema['minimum']}"
-        elif isinstance(value, list):
-            if "minItems" in schema and len(value) < schema["minItems"]:
-                yield f"{where}: needs at least {schema['minItems']} item(s)"
-            if "items" in schema:
-                for i, item in enumerate(value):
-                    yield from self._iter(schema["items"], item, f"{at}/{i}")
-        elif isinstance(value, dict):
-            for name in schema.get("required", ()):
-                if name not in value:
-                    yield f"{where}: missing required property {name!r}"
-            properties = schema.get("properties", {})
-            for name, item in value.items():
-                if name in properties:
-                    yield from self._iter(properties[name], item, f"{at}/{_escape(name)}")
-                elif schema.get("additionalProperties", True) is False:
-                    yield f"{where}: unexpected property {name!r}"
+            if enum is not None:
+                if enum_set is not None and not isinstance(value, bool):
+                    known = (value is None or isinstance(value, str)) and value in enum_set
+                else:
+                    known = any(_same(value, option) for option in enum)
+                if not known:
+                    report(path, f"{value!r} is not one of: {options_text}")
+                    return
+            if type_checks is not None and not any(ok(value) for ok in type_checks):
+                expected = " or ".join(allowed or ())
+                report(path, f"expected {expected}, found {_json_type(value)}")
+                return
+            if isinstance(value, str):
+                if min_length is not None and len(value) < min_length:
+                    report(path, f"must not be shorter than {min_length} characters")
+                if pattern is not None and not pattern.search(value):
+                    report(path, f"{value!r} does not match {pattern.pattern}")
+            elif isinstance(value, list):
+                if min_items is not None and len(value) < min_items:
+                    report(path, f"needs at least {min_items} item(s)")
+                if items is not None:
+                    for i, item in enumerate(value):
+                        items(item, (path, i), report)
+            elif isinstance(value, dict):
+                for name in required:
+                    if name not in value:
+                        report(path, f"missing required property {name!r}")
+                for name, item in value.items():
+                    sub = properties.get(name)
+                    if sub is not None:
+                        sub(item, (path, name), report)
+                    elif closed:
+                        report(path, f"unexpected property {name!r}")
+            elif minimum is not None and _is_number(value) and value < minimum:
+                report(path, f"{value!r} is less than {minimum}")
 
-
-def _escape(name: str) -> str:
-    return name.replace("~", "~0").replace("/", "~1")
+        return check

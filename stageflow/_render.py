@@ -31,7 +31,7 @@ def finding_to_dict(finding: Any) -> Dict[str, Any]:
     }
 
 
-def _number_of(doc: Dict[str, Any], key: Optional[str]) -> Optional[int]:
+def stage_number(doc: Dict[str, Any], key: Optional[str]) -> Optional[int]:
     for stage in doc["stages"]:
         if stage["key"] == key:
             return int(stage["number"])
@@ -41,7 +41,7 @@ def _number_of(doc: Dict[str, Any], key: Optional[str]) -> Optional[int]:
 def next_action(doc: Dict[str, Any]) -> Optional[str]:
     """What to do next with this run, as a command line (``None`` once it is completed)."""
     feature, status, current = doc["feature"], doc["status"], doc["current_stage"]
-    number = _number_of(doc, current)
+    number = stage_number(doc, current)
     if status == "active":
         return f"stageflow stage complete {feature} {number}"
     if status in ("failed", "aborted"):
@@ -59,7 +59,7 @@ def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
         "run": doc["run"],
         "workflow": doc["workflow"],
         "status": doc["status"],
-        "current_stage": _number_of(doc, current),
+        "current_stage": stage_number(doc, current),
         "current_stage_key": current,
         "created_at": doc["created_at"],
         "updated_at": doc["updated_at"],

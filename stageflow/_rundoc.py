@@ -9,6 +9,7 @@ schema cannot express. It imports nothing heavy so that read-only commands stay 
 from __future__ import annotations
 
 import json
+import re
 
 from ._minischema import MiniSchema
 from ._resources import load_schema
@@ -42,13 +43,22 @@ def parse_json_bytes(data: bytes, location: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        truncated = _looks_truncated(text, exc)
         what = "truncated JSON" if truncated else "not valid JSON"
         raise StateFileError(
             location, f"{what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
         raise StateFileError(location, "not valid JSON: nested too deeply") from None
+
+
+def _looks_truncated(text: str, exc: json.JSONDecodeError) -> bool:
+    """True if the parse failed because the text stops early (a half-written file)."""
+    if exc.msg.startswith("Unterminated string"):
+        return True
+    rest = text[exc.pos :]
+    # Nothing left, or only an unfinished last token such as `nul`, `tru` or `12.`.
+    return not rest.strip() or re.fullmatch(r"\s*[\w.+-]+\s*", rest) is not None
 
 
 def check_run_document(document: Any, location: str) -> Dict[str, Any]:

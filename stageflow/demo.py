@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 from .engine import Orchestrator
-from .errors import GateFailed
+from .errors import GateFailed, UsageError
 from .gates import Registry, StageContext
 from .run import RunState
 
@@ -65,9 +65,16 @@ def write_outputs(root: Path, stage: str, feature: str = DEMO_FEATURE) -> List[s
     return written
 
 
-def run_demo(folder: str | os.PathLike[str], say: Callable[[str], None] = print) -> Dict[str, Any]:
+def run_demo(
+    folder: str | os.PathLike[str],
+    say: Callable[[str], None] = print,
+    *,
+    actor: str = "demo",
+) -> Dict[str, Any]:
     """Walk the demo feature through all stages in ``folder``; return a JSON-ready summary."""
     root = Path(folder)
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise UsageError(f"the demo needs a new or empty folder; {root} is not empty")
     root.mkdir(parents=True, exist_ok=True)
     (root / ".git").mkdir(exist_ok=True)  # make the folder a project root for the CLI
     registry = Registry()
@@ -77,7 +84,7 @@ def run_demo(folder: str | os.PathLike[str], say: Callable[[str], None] = print)
         undeployed.append(context.feature)
 
     registry.add_compensation("release", undeploy, name="undeploy")
-    flow = Orchestrator(root=root, registry=registry, actor="demo")
+    flow = Orchestrator(root=root, registry=registry, actor=actor)
     steps: List[Dict[str, Any]] = []
 
     def step(action: str, run: RunState, detail: str = "", **extra: Any) -> None:

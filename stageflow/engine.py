@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple, Union
@@ -39,6 +40,7 @@ from .workflow import EIGHT_STAGE, WorkflowSpec, check_feature_name
 __all__ = ["Clock", "Orchestrator", "SystemClock", "Validation", "default_actor"]
 
 StageRef = Union[str, int]
+_DECODED_CACHE_SIZE = 1024
 
 
 class Clock(Protocol):
@@ -124,6 +126,9 @@ class Orchestrator:
         self.clock = clock or SystemClock()
         self.actor = actor or default_actor()
         self.default_gates = default_gates
+        # Runs this orchestrator decoded or wrote, by (location, revision): a revision names
+        # one exact content, so a hit skips re-checking and re-structuring the document.
+        self._decoded: OrderedDict[Tuple[str, str], Tuple[WorkflowSpec, RunState]] = OrderedDict()
         known = {key for w in self.workflows.values() for key in w.keys}
         unknown = [key for key in self.registry.stages if key not in known]
         if unknown:
@@ -145,6 +150,12 @@ class Orchestrator:
             ) from None
 
     def _decode(self, stored: StoredRun) -> Tuple[WorkflowSpec, RunState]:
+        """Check and structure a stored document, or reuse the value decoded for its revision."""
+        key = (stored.location, stored.revision)
+        cached = self._decoded.get(key)
+        if cached is not None:
+            self._decoded.move_to_end(key)
+            return cached
         run = run_from_document(stored.document, stored.location)
         try:
             spec = self.workflow(run.workflow)
@@ -156,7 +167,13 @@ class Orchestrator:
                 f"its stages ({', '.join(r.key for r in run.stages)}) do not match workflow "
                 f"{spec.name!r} ({', '.join(spec.keys)})",
             )
+        self._remember(key, spec, run)
         return spec, run
+
+    def _remember(self, key: Tuple[str, str], spec: WorkflowSpec, run: RunState) -> None:
+        self._decoded[key] = (spec, run)
+        if len(self._decoded) > _DECODED_CACHE_SIZE:
+            self._decoded.popitem(last=False)
 
     def _latest(self, feature: str) -> StoredRun:
         check_feature_name(feature)
@@ -251,7 +268,7 @@ class Orchestrator:
                         [
                             Finding(
                                 "run-exists",
-                                f"feature {feature!r} already has a {old.status.value} run "
+                                f"feature {feature!r} already has an {old.status.value} run "
                                 f"(#{old.run})",
                                 recommendation="resume or abort that run before starting a new one",
                             )
@@ -449,7 +466,8 @@ class Orchestrator:
 
     def _save(self, spec: WorkflowSpec, run: RunState, event: Event, stored: StoredRun) -> RunState:
         new = lifecycle.apply(spec, run, event)
-        self.store.save(run.feature, run.run, run_to_document(new), stored.revision)
+        revision = self.store.save(run.feature, run.run, run_to_document(new), stored.revision)
+        self._remember((stored.location, revision), spec, new)
         if event.outcome is Outcome.APPLIED:
             return new
         recorded = new.history[-1]

@@ -428,8 +428,15 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     elif event.operation == "abort":
         ended_at = at
     elif event.operation == "resume":
+        # The stage continues: it keeps its start time; the failure is in the history.
+        record = run.stage(str(event.stage))
         stages = _with_stage(
-            run, str(event.stage), status=StageStatus.IN_PROGRESS, started_at=at, error=None
+            run,
+            record.key,
+            status=StageStatus.IN_PROGRESS,
+            started_at=record.started_at or at,
+            failed_at=None,
+            error=None,
         )
         ended_at = None
     else:  # rollback

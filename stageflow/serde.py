@@ -25,11 +25,8 @@ def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z``; microseconds only when non-zero."""
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    utc = moment.astimezone(timezone.utc)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}"
-    return text + "Z"
+    # isoformat() omits a zero fraction and is much faster than strftime().
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -566,6 +566,7 @@ def test_apply_abort_keeps_stage_statuses_and_ends_the_run() -> None:
 def test_apply_resume_after_abort() -> None:
     sim = Sim()
     sim.complete("a")
+    started = sim.run.stage("b").started_at
     sim.abort()
     event = sim.resume("b")
     run = sim.run
@@ -574,7 +575,9 @@ def test_apply_resume_after_abort() -> None:
     assert run.current_stage == "b"
     assert run.ended_at is None
     assert run.stage("b").status is StageStatus.IN_PROGRESS
-    assert run.stage("b").started_at == event.at
+    # The stage continues where it stopped: its start time is kept.
+    assert run.stage("b").started_at == started
+    assert run.stage("b").failed_at is None
     assert run.stage("a").status is StageStatus.COMPLETED
 
 

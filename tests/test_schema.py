@@ -582,3 +582,17 @@ def test_bytes_that_are_not_json(data: bytes, problem: str) -> None:
 
 def test_json_bytes_parse() -> None:
     assert parse_json_bytes(b'{"a": [1, 2]}', LOCATION) == {"a": [1, 2]}
+
+
+def test_the_public_schema_module_compiles_each_schema_once_and_reports_pointers() -> None:
+    from stageflow.errors import UsageError
+    from stageflow.schema import check_schemas, schema_errors, validator
+
+    check_schemas()
+    assert validator("run") is validator("run")
+    errors = schema_errors("run", {"version": 1, "feature": "Bad Name"})
+    pointers = [pointer for pointer, _ in errors]
+    assert "/feature" in pointers
+    assert any("required" in message for _, message in errors)
+    with pytest.raises(UsageError):
+        schema_errors("nope", {})

@@ -74,14 +74,15 @@ class Console:
             self.out.flush()
 
 
-def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+def _common(parser: argparse.ArgumentParser, suppress: bool, with_root: bool = True) -> None:
     default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument(
-        "--root",
-        default=default,
-        help="project root (default: $STAGEFLOW_ROOT, else the nearest folder holding .git, "
-        "pyproject.toml or package.json)",
-    )
+    if with_root:
+        parser.add_argument(
+            "--root",
+            default=default,
+            help="project root (default: $STAGEFLOW_ROOT, else the nearest folder holding "
+            ".git, pyproject.toml or package.json)",
+        )
     parser.add_argument(
         "--json",
         action="store_true",
@@ -105,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, suppress=False)
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
     _stage.register(groups, lambda p: _common(p, suppress=True))
-    _demo_cmd.register(groups, lambda p: _common(p, suppress=True))
+    _demo_cmd.register(groups, lambda p: _common(p, suppress=True, with_root=False))
     return parser
 
 

@@ -26,6 +26,6 @@ def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
 def _demo(ns: argparse.Namespace, console: Console) -> int:
     from ..demo import default_folder, run_demo
 
-    summary = run_demo(ns.dir or default_folder(), say=console.line)
+    summary = run_demo(ns.dir or default_folder(), say=console.line, actor=ns.actor or "demo")
     console.emit(summary, lambda: f"\nDemo files are in {summary['root']}")
     return 0

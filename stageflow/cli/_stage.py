@@ -94,6 +94,7 @@ def _history(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _list(ns: argparse.Namespace, console: Console) -> int:
+    from .._render import stage_number
     from .._rundoc import check_run_document
     from ..storage.files import FileStore
 
@@ -110,7 +111,8 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
                     "run": doc["run"],
                     "workflow": doc["workflow"],
                     "status": doc["status"],
-                    "current_stage": doc["current_stage"],
+                    "current_stage": stage_number(doc, doc["current_stage"]),
+                    "current_stage_key": doc["current_stage"],
                     "error": None,
                 }
             )
@@ -121,7 +123,7 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
         if not rows:
             return "No runs found."
         return "\n".join(
-            f"{r['feature']}: run #{r['run']} {r['status']} at {r['current_stage'] or 'end'}"
+            f"{r['feature']}: run #{r['run']} {r['status']} at {r['current_stage_key'] or 'end'}"
             if r["error"] is None
             else f"{r['feature']}: unreadable: {r['error']}"
             for r in rows
@@ -235,9 +237,13 @@ def _complete(ns: argparse.Namespace, console: Console) -> int:
     def describe(run: RunState) -> str:
         done = [r for r in run.stages if r.status.value == "completed"]
         last = run.history[-1]
-        note = " (gates overridden: " + (last.reason or "") + ")" if last.override else ""
+        record = run.stage(str(last.stage))
+        note = f" (gates overridden: {last.reason})" if last.override else ""
         progress = f"[{len(done)}/{len(run.stages)}]"
-        return f"Completed stage {ns.stage} of {run.feature!r}{note}; {_where(run)} {progress}"
+        return (
+            f"Completed stage {record.number} ({record.name}) of {run.feature!r}{note}; "
+            f"{_where(run)} {progress}"
+        )
 
     return _run(
         ns,
