@@ -5,28 +5,20 @@ replaces the target with :func:`os.replace`, and then the folder is fsynced so t
 rename itself survives a crash. A reader therefore sees the old or the new content, never a
 mix, and a killed writer leaves at most a stray ``.*.tmp`` file, never a half-written target.
 
-:func:`file_lock` takes an exclusive ``flock`` on a lock file. It is re-entrant within a
-thread and excludes other threads of the same process as well as other processes.
+The inter-process lock lives in :mod:`stageflow._filelock`, imported only by writers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
-from contextlib import contextmanager
 
 # typing is imported only by type checkers: this module is on the CLI's fast path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, Iterator, List
+    from typing import List
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None  # type: ignore[assignment]
 
-__all__ = ["file_lock", "fsync_dir", "write_atomic"]
+__all__ = ["fsync_dir", "list_dir", "read_bytes", "write_atomic"]
 
 
 def fsync_dir(path: str) -> None:
@@ -61,54 +53,12 @@ def write_atomic(path: str, data: bytes) -> None:
         os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib is kept off the fast path
             os.unlink(temp)
+        except OSError:
+            pass
         raise
     fsync_dir(folder)
-
-
-class _HeldLock:
-    __slots__ = ("depth", "fd", "mutex")
-
-    def __init__(self) -> None:
-        self.mutex = threading.RLock()
-        self.depth = 0
-        self.fd = -1
-
-
-_held: Dict[str, _HeldLock] = {}
-_held_guard = threading.Lock()
-
-
-@contextmanager
-def file_lock(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block."""
-    key = os.path.abspath(path)
-    with _held_guard:
-        held = _held.setdefault(key, _HeldLock())
-    with held.mutex:
-        if held.depth == 0:
-            os.makedirs(os.path.dirname(key), exist_ok=True)
-            fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-            except BaseException:
-                os.close(fd)
-                raise
-            held.fd = fd
-        held.depth += 1
-        try:
-            yield
-        finally:
-            held.depth -= 1
-            if held.depth == 0:
-                fd, held.fd = held.fd, -1
-                try:
-                    if fcntl is not None:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
-                finally:
-                    os.close(fd)
 
 
 def read_bytes(path: str) -> bytes:

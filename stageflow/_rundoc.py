@@ -46,10 +46,15 @@ def parse_json_bytes(data: bytes, location: str) -> Any:
         truncated = _looks_truncated(text, exc)
         what = "truncated JSON" if truncated else "not valid JSON"
         raise StateFileError(
-            location, f"{what}: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            location, f"{what}: {_strip_at(exc.msg)} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
         raise StateFileError(location, "not valid JSON: nested too deeply") from None
+
+
+def _strip_at(message: str) -> str:
+    """``"Unterminated string starting at"`` without its dangling ``at``."""
+    return message[: -len(" at")] if message.endswith(" at") else message
 
 
 def _looks_truncated(text: str, exc: json.JSONDecodeError) -> bool:

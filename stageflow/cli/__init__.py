@@ -46,11 +46,29 @@ def find_root(start: Optional[str] = None) -> str:
         probe = parent
 
 
+def _terminal_width() -> int:
+    """What ``shutil.get_terminal_size`` would say, without importing shutil (start-up time)."""
+    try:
+        return max(int(os.environ["COLUMNS"]), 20)
+    except (KeyError, ValueError):
+        pass
+    stream = sys.__stdout__
+    try:
+        return os.get_terminal_size(stream.fileno()).columns - 2 if stream else 78
+    except (AttributeError, ValueError, OSError):
+        return 78
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser that raises :class:`UsageError` instead of exiting."""
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse builds a formatter for every add_argument(); with an explicit width it
+        # does not import shutil to measure the terminal.
+        return self.formatter_class(prog=self.prog, width=_terminal_width())  # type: ignore[call-arg]
 
 
 class Console:
@@ -94,9 +112,18 @@ def _common(parser: argparse.ArgumentParser, suppress: bool, with_root: bool = T
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``stageflow`` command."""
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser of the ``stageflow`` command.
+
+    Given the command line, it builds only the parsers that line can reach (every parser
+    for ``--help``): building all of them costs several milliseconds of start-up.
+    """
     from . import _demo_cmd, _stage
+
+    words = [a for a in argv if not a.startswith("-")]
+    wants_help = any(a in ("-h", "--help") for a in argv)
+    group = words[0] if words and not wants_help else None
+    command = words[1] if group == "stage" and len(words) > 1 else None
 
     parser = _Parser(
         prog="stageflow",
@@ -104,9 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     _common(parser, suppress=False)
-    groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser)
-    _stage.register(groups, lambda p: _common(p, suppress=True))
-    _demo_cmd.register(groups, lambda p: _common(p, suppress=True, with_root=False))
+    # An explicit prog keeps argparse from building a help formatter (which imports shutil).
+    groups = parser.add_subparsers(
+        dest="group", metavar="COMMAND", parser_class=_Parser, prog="stageflow"
+    )
+    if group in (None, "stage") or group not in ("stage", "demo"):
+        _stage.register(groups, lambda p: _common(p, suppress=True), only=command)
+    if group in (None, "demo") or group not in ("stage", "demo"):
+        _demo_cmd.register(groups, lambda p: _common(p, suppress=True, with_root=False))
     return parser
 
 
@@ -119,7 +151,7 @@ def main(
     args: List[str] = list(sys.argv[1:] if argv is None else argv)
     console = Console("--json" in args, out or sys.stdout, err or sys.stderr)
     try:
-        namespace = build_parser().parse_args(args)
+        namespace = build_parser(args).parse_args(args)
         console.as_json = bool(namespace.json)
         if namespace.version:
             from .. import __version__

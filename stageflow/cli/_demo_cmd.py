@@ -15,6 +15,7 @@ def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> 
     parser = groups.add_parser(
         "demo",
         help="walk a sample feature through all stages in a new folder",
+        prog="stageflow demo",
         description="Walk a sample feature through all stages: a refused completion, an "
         "override, a rollback, and the final status. Files stay in the folder it names.",
     )

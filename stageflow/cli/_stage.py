@@ -8,49 +8,56 @@ from ..errors import NotFound, StageflowError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
-    from typing import Any, Callable, Dict, List
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
     from ..engine import Orchestrator
     from ..run import RunState
     from . import Console
 
 
-def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    stage = groups.add_parser("stage", help="run and inspect stage workflows")
-    commands = stage.add_subparsers(dest="command", metavar="COMMAND")
-
-    def add(name: str, handler: Callable[..., int], help_text: str, *, stage_arg: bool) -> Any:
-        parser = commands.add_parser(name, help=help_text, description=help_text)
-        if name != "list":
-            parser.add_argument("feature", metavar="FEATURE")
-        if stage_arg:
-            parser.add_argument("stage", metavar="STAGE", help="stage number or key")
-        common(parser)
-        parser.set_defaults(handler=handler)
-        return parser
-
-    p = add("init", _init, "start a new run with stage 1 in progress", stage_arg=False)
+def _add_init(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workflow", help="workflow name (default: eight-stage)")
-    p = add("status", _status, "show a run's stages and what to do next", stage_arg=False)
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=int, help="an earlier run's number (default: the latest)")
-    add("list", _list, "list features and the status of their latest run", stage_arg=False)
-    add("validate", _validate, "dry run: rules, entry and exit gates; changes nothing",
-        stage_arg=True)  # fmt: skip
-    p = add("complete", _complete, "complete the current stage through its gates", stage_arg=True)
+
+
+def _add_complete(p: argparse.ArgumentParser) -> None:
     p.add_argument("--override", action="store_true", help="override failing overridable gates")
     p.add_argument("--reason", help="justification (required with --override)")
     p.add_argument(
         "--output", action="append", default=[], metavar="PATH", help="register an output file"
     )
-    p = add("fail", _fail, "mark the current stage and the run failed", stage_arg=True)
-    p.add_argument("--reason", required=True)
-    p = add("rollback", _rollback, "go back to the current or an earlier stage", stage_arg=True)
-    p.add_argument("--reason", required=True)
-    p = add("abort", _abort, "abort the run; its outputs are archived", stage_arg=False)
-    p.add_argument("--reason", required=True)
-    add("resume", _resume, "resume an aborted or failed run where it stopped", stage_arg=True)
-    p = add("history", _history, "show the append-only history of a run", stage_arg=False)
-    p.add_argument("--run", type=int, help="an earlier run's number (default: the latest)")
+
+
+def _add_reason(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reason", required=True, help="why (recorded in the history)")
+
+
+def _add_nothing(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def register(
+    groups: Any, common: Callable[[argparse.ArgumentParser], None], only: Optional[str] = None
+) -> None:
+    """Add ``stageflow stage ...``; with ``only``, just that command (a faster start-up)."""
+    stage = groups.add_parser("stage", help="run and inspect stage workflows")
+    commands = stage.add_subparsers(dest="command", metavar="COMMAND", prog="stageflow stage")
+    for name, (handler, help_text, positionals, extra) in COMMANDS.items():
+        if only is not None and only in COMMANDS and name != only:
+            continue
+        parser = commands.add_parser(
+            name, help=help_text, description=help_text, prog=f"stageflow stage {name}"
+        )
+        if "feature" in positionals:
+            parser.add_argument("feature", metavar="FEATURE")
+        if "stage" in positionals:
+            parser.add_argument("stage", metavar="STAGE", help="stage number or key")
+        extra(parser)
+        common(parser)
+        parser.set_defaults(handler=handler)
 
 
 # -- read-only commands: the fast path (no attrs, cattrs, jsonschema or transitions) --------
@@ -291,3 +298,42 @@ def _resume(ns: argparse.Namespace, console: Console) -> int:
         lambda o: o.resume(ns.feature, ns.stage),
         lambda r: f"Resumed {r.feature!r}; {_where(r)}",
     )
+
+
+if TYPE_CHECKING:
+    Command = Tuple[
+        Callable[..., int], str, Tuple[str, ...], Callable[[argparse.ArgumentParser], None]
+    ]
+COMMANDS: Dict[str, Command] = {
+    "init": (_init, "start a new run with stage 1 in progress", ("feature",), _add_init),
+    "status": (_status, "show a run's stages and what to do next", ("feature",), _add_run),
+    "list": (_list, "list features and the status of their latest run", (), _add_nothing),
+    "validate": (
+        _validate,
+        "dry run: rules, entry and exit gates; changes nothing",
+        ("feature", "stage"),
+        _add_nothing,
+    ),
+    "complete": (
+        _complete,
+        "complete the current stage through its gates",
+        ("feature", "stage"),
+        _add_complete,
+    ),
+    "fail": (_fail, "mark the current stage and the run failed", ("feature", "stage"), _add_reason),
+    "rollback": (
+        _rollback,
+        "go back to the current or an earlier stage",
+        ("feature", "stage"),
+        _add_reason,
+    ),
+    "abort": (_abort, "abort the run; its outputs are archived", ("feature",), _add_reason),
+    "resume": (
+        _resume,
+        "resume an aborted or failed run where it stopped",
+        ("feature", "stage"),
+        _add_nothing,
+    ),
+    "history": (_history, "show the append-only history of a run", ("feature",), _add_run),
+}
+"""Every ``stageflow stage`` command: handler, help, positional arguments, extra options."""

@@ -21,9 +21,8 @@ import json
 import os
 import re
 import zlib
-from contextlib import contextmanager
 
-from .._fileio import file_lock, fsync_dir, list_dir, read_bytes, write_atomic
+from .._fileio import fsync_dir, list_dir, read_bytes, write_atomic
 from .._names import FEATURE_PATTERN, SESSION_DIR_PATTERN
 from .._rundoc import parse_json_bytes
 from ..errors import ConflictError, InvalidName, NotFound, StateFileError
@@ -32,7 +31,7 @@ from ._stored import StoredRun
 # typing is imported only by type checkers: this module is on the CLI's fast path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, Iterator, List, Optional, Tuple
+    from typing import Any, ContextManager, Dict, List, Optional, Tuple
 
 __all__ = ["TRACKING_FILE", "FileStore"]
 
@@ -74,11 +73,12 @@ class FileStore:
         """``path`` relative to the project root, for messages."""
         return os.path.relpath(path, self.root)
 
-    @contextmanager
-    def lock(self, feature: str) -> Iterator[None]:
+    def lock(self, feature: str) -> ContextManager[None]:
+        """The feature's inter-process lock (re-entrant within a thread)."""
         self._check(feature)
-        with file_lock(os.path.join(self.locks, feature + ".lock")):
-            yield
+        from .._filelock import file_lock  # writers only: keeps threading off the read path
+
+        return file_lock(os.path.join(self.locks, feature + ".lock"))
 
     def session_dirs(self, feature: str) -> List[str]:
         """The feature's session folders holding a tracking file, oldest first."""
