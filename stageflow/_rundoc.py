@@ -39,6 +39,8 @@ def parse_json_bytes(data: bytes, location: str) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":  # cut inside a multi-byte character
+            raise StateFileError(location, "truncated JSON: ends inside a character") from None
         raise StateFileError(location, f"not UTF-8 text (byte {exc.start})") from None
     try:
         return json.loads(text)

@@ -73,7 +73,9 @@ def run_demo(
 ) -> Dict[str, Any]:
     """Walk the demo feature through all stages in ``folder``; return a JSON-ready summary."""
     root = Path(folder)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"the demo needs a new or empty folder; {root} is not a folder")
+    if root.exists() and any(root.iterdir()):
         raise UsageError(f"the demo needs a new or empty folder; {root} is not empty")
     root.mkdir(parents=True, exist_ok=True)
     (root / ".git").mkdir(exist_ok=True)  # make the folder a project root for the CLI

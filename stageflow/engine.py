@@ -30,12 +30,11 @@ from .gates import (
     evaluate_gate,
     match_output,
     outputs_exist,
-    safe_join,
 )
 from .run import Event, Outcome, RunState, StageRecord, StageStatus
 from .serde import run_from_document, run_to_document
 from .storage import RunStore, StoredRun
-from .workflow import EIGHT_STAGE, WorkflowSpec, check_feature_name
+from .workflow import EIGHT_STAGE, WorkflowSpec, check_feature_name, output_path_problem
 
 __all__ = ["Clock", "Orchestrator", "SystemClock", "Validation", "default_actor"]
 
@@ -268,7 +267,7 @@ class Orchestrator:
                         [
                             Finding(
                                 "run-exists",
-                                f"feature {feature!r} already has an {old.status.value} run "
+                                f"feature {feature!r} already has {_a(old.status.value)} run "
                                 f"(#{old.run})",
                                 recommendation="resume or abort that run before starting a new one",
                             )
@@ -276,10 +275,10 @@ class Orchestrator:
                         overridable=False,
                         kind="rule",
                     )
-                    event = lifecycle.decide("init", (verdict,), now=self.clock.now(), actor=who)
+                    event = lifecycle.decide("init", (verdict,), now=self._now(), actor=who)
                     self._save(old_spec, old, event, stored)
             number = max(self.store.runs(feature), default=0) + 1
-            run = lifecycle.new_run(spec, feature, number, self.clock.now(), who)
+            run = lifecycle.new_run(spec, feature, number, self._now(), who)
             self.store.create(feature, number, run_to_document(run))
         return run
 
@@ -301,7 +300,9 @@ class Orchestrator:
         overridden and the override is recorded.
         """
         for path in outputs:
-            safe_join(self.root, path)
+            problem = output_path_problem(path)
+            if problem:
+                raise UsageError(problem)
 
         def decide(spec: WorkflowSpec, run: RunState) -> Event:
             key = spec.stage(stage).key
@@ -319,7 +320,7 @@ class Orchestrator:
                 rules,
                 gates,
                 stage=key,
-                now=self.clock.now(),
+                now=self._now(),
                 actor=actor or self.actor,
                 override=override,
                 justification=reason,
@@ -339,7 +340,7 @@ class Orchestrator:
             return lifecycle.decide(
                 "fail",
                 lifecycle.check_fail(spec, run, key),
-                now=self.clock.now(),
+                now=self._now(),
                 actor=actor or self.actor,
                 stage=key,
                 reason=why,
@@ -365,7 +366,7 @@ class Orchestrator:
             rules = lifecycle.check_rollback(spec, run, key, hooked)
             if not all(v.passed for v in rules):
                 return lifecycle.decide(
-                    "rollback", rules, now=self.clock.now(), actor=who, stage=key, reason=why
+                    "rollback", rules, now=self._now(), actor=who, stage=key, reason=why
                 )
             scope = lifecycle.rollback_scope(spec, run, key)
             ran: List[str] = []
@@ -392,14 +393,14 @@ class Orchestrator:
                         return lifecycle.decide(
                             "rollback",
                             (*rules, failure),
-                            now=self.clock.now(),
+                            now=self._now(),
                             actor=who,
                             stage=key,
                             reason=why,
                             compensations=tuple(ran),
                         )
                     ran.append(f"{record.key}:{hook.name}")
-            now = self.clock.now()
+            now = self._now()
             archive, archived = self._archive_outputs(spec, run, scope, now, "rollback", move=True)
             return lifecycle.decide(
                 "rollback",
@@ -421,7 +422,7 @@ class Orchestrator:
 
         def decide(spec: WorkflowSpec, run: RunState) -> Event:
             rules = lifecycle.check_abort(spec, run)
-            now = self.clock.now()
+            now = self._now()
             fields: dict[str, object] = {}
             if all(v.passed for v in rules):
                 started = [r for r in run.stages if r.status is not StageStatus.PENDING]
@@ -447,7 +448,7 @@ class Orchestrator:
             return lifecycle.decide(
                 "resume",
                 lifecycle.check_resume(spec, run, key),
-                now=self.clock.now(),
+                now=self._now(),
                 actor=actor or self.actor,
                 stage=key,
             )
@@ -455,6 +456,13 @@ class Orchestrator:
         return self._operate(feature, decide)
 
     # -- plumbing ----------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        """The clock's time in UTC, whatever zone the clock reports in."""
+        now = self.clock.now()
+        if now.tzinfo is None:
+            raise UsageError("the clock must return timezone-aware datetimes")
+        return now.astimezone(timezone.utc)
 
     def _operate(self, feature: str, decide: Callable[[WorkflowSpec, RunState], Event]) -> RunState:
         check_feature_name(feature)
@@ -504,7 +512,9 @@ class Orchestrator:
             patterns = list(context.declared_outputs) + list(context.outputs)
             for pattern in patterns:
                 for found in match_output(self.root, pattern):
-                    if found not in paths:
+                    # Never archive the project, .git or stageflow's own state.
+                    inside = found.relative_to(self.root).as_posix()
+                    if found not in paths and output_path_problem(inside) is None:
                         paths.append(found)
         if not paths:
             return None, ()
@@ -525,6 +535,11 @@ class Orchestrator:
                 shutil.copy2(str(path), str(target))
             archived.append(relative.as_posix())
         return folder.as_posix(), tuple(archived)
+
+
+def _a(word: str) -> str:
+    """``word`` with its indefinite article: "an active", "a failed"."""
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _require_reason(reason: Optional[str], operation: str) -> str:

@@ -40,14 +40,19 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def schema_errors(name: str, document: Any) -> List[Tuple[str, str]]:
-    """Every schema violation of ``document`` as ``(JSON pointer, message)``, in document order."""
+    """Every schema violation of ``document`` as ``(JSON pointer, message)``.
+
+    Pointers follow RFC 6901 (``""`` is the whole document); the list is in document order
+    (``/stages/2`` before ``/stages/10``).
+    """
     found = []
     for error in validator(name).iter_errors(document):
-        pointer = "/" + "/".join(
-            str(part).replace("~", "~0").replace("/", "~1") for part in error.absolute_path
-        )
-        found.append((pointer, error.message))
-    return sorted(found)
+        path = list(error.absolute_path)
+        pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+        order = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in path)
+        found.append((order, pointer, error.message))
+    found.sort(key=lambda item: (item[0], item[2]))
+    return [(pointer, message) for _, pointer, message in found]
 
 
 def check_schemas() -> None:

@@ -52,14 +52,41 @@ class Output:
         return None if self.path is None else self.path.replace("{feature}", feature)
 
 
-def _check_output_path(path: str) -> Optional[str]:
-    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
-        return f"output path {path!r} must be relative to the project root"
-    parts = re.split(r"[\\/]", path)
-    if any(part == ".." for part in parts):
-        return f"output path {path!r} must stay inside the project root (no '..')"
+PROTECTED_PATHS = (".git", ".tmp/sessions", ".tmp/locks", ".tmp/archive")
+"""Folders an output may never be, hold or sit in: rollback moves outputs to the archive."""
+
+
+def _literal_parts(path: str) -> Tuple[str, ...]:
+    """The path's parts up to its first wildcard, without ``.`` parts."""
+    parts = []
+    for part in re.split(r"[\\/]", path):
+        if any(c in part for c in "*?["):
+            break
+        if part not in ("", "."):
+            parts.append(part)
+    return tuple(parts)
+
+
+def output_path_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be an output (declared or registered), or ``None`` if it can.
+
+    An output is relative, stays inside the project root, is not the root itself, and is
+    neither inside nor around stageflow's own state or ``.git``.
+    """
     if not path.strip():
         return "output path must not be empty"
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path):
+        return f"output path {path!r} must be relative to the project root"
+    if any(part == ".." for part in re.split(r"[\\/]", path)):
+        return f"output path {path!r} must stay inside the project root (no '..')"
+    literal = _literal_parts(path)
+    if not literal and not any(c in path for c in "*?["):
+        return f"output path {path!r} is the project root itself"
+    for protected in PROTECTED_PATHS:
+        guarded = tuple(protected.split("/"))
+        shared = min(len(literal), len(guarded))
+        if literal[:shared] == guarded[:shared] and (literal or not any(c in path for c in "*?[")):
+            return f"output path {path!r} overlaps {protected}/, which is never archived"
     return None
 
 
@@ -182,7 +209,7 @@ def _definition_problems(spec: WorkflowSpec) -> list[str]:
                 )
         for output in stage.outputs:
             if output.path is not None:
-                problem = _check_output_path(output.path)
+                problem = output_path_problem(output.path)
                 if problem:
                     problems.append(f"stage {stage.key!r}: {problem}")
         seen.setdefault(stage.key, position)

@@ -6,6 +6,8 @@
   not run are fenced as ```` ```pycon ```` or ```` ```text ````.
 * Every ``stageflow ...`` command named in a heading of ``docs/cli.md`` exists (its
   ``--help`` exits 0), and every command the parser knows has such a heading.
+* Every ``$ stageflow ...`` sample of ``docs/cli.md`` is a command line the parser accepts,
+  unless its sample output is the parser's own usage error.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import argparse
 import io
 import re
+import shlex
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
 import pytest
 
-from stageflow import MemoryStore, Orchestrator
+from stageflow import MemoryStore, Orchestrator, UsageError
 from stageflow.cli import build_parser, main
 from stageflow.testing import FakeClock
 
@@ -189,3 +192,39 @@ def test_every_command_is_documented() -> None:
     documented = {tuple(words) for words in documented_commands()}
     missing = sorted(" ".join(path) for path in parser_commands() - documented)
     assert not missing, f"docs/cli.md has no heading for: {', '.join(missing)}"
+
+
+SAMPLE = re.compile(r"^\$ (?P<command>stageflow(?: .*)?)$")
+PARSER_ERRORS = ("the following arguments are required", "unrecognized arguments")
+
+
+def cli_samples() -> List[Tuple[List[str], str]]:
+    """``(argv, output)`` of every ``$ stageflow ...`` sample in ``docs/cli.md``."""
+    path = ROOT / "docs" / "cli.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    samples: List[Tuple[List[str], List[str]]] = []
+    for _, block in code_blocks(text, "text"):
+        for line in block.splitlines():
+            sample = SAMPLE.match(line)
+            if sample:
+                samples.append((shlex.split(sample.group("command"))[1:], []))
+            elif samples:
+                samples[-1][1].append(line)
+    return [(argv, "\n".join(output)) for argv, output in samples]
+
+
+def test_the_cli_reference_has_samples() -> None:
+    assert len(cli_samples()) >= 20
+
+
+@pytest.mark.parametrize(
+    ("argv", "output"),
+    [pytest.param(argv, output, id=" ".join(argv)) for argv, output in cli_samples()],
+)
+def test_every_cli_sample_parses(argv: List[str], output: str) -> None:
+    parser = build_parser(argv)
+    if any(error in output for error in PARSER_ERRORS):
+        with pytest.raises(UsageError):
+            parser.parse_args(argv)
+    else:
+        parser.parse_args(argv)

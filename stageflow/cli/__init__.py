@@ -120,10 +120,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """
     from . import _demo_cmd, _stage
 
-    words = [a for a in argv if not a.startswith("-")]
+    # The fast form agents use: `stageflow GROUP [COMMAND] ...`; anything else builds it all.
     wants_help = any(a in ("-h", "--help") for a in argv)
-    group = words[0] if words and not wants_help else None
-    command = words[1] if group == "stage" and len(words) > 1 else None
+    group = argv[0] if argv and argv[0] in ("stage", "demo") and not wants_help else None
+    command = argv[1] if group == "stage" and len(argv) > 1 else None
 
     parser = _Parser(
         prog="stageflow",
@@ -135,10 +135,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     groups = parser.add_subparsers(
         dest="group", metavar="COMMAND", parser_class=_Parser, prog="stageflow"
     )
-    if group in (None, "stage") or group not in ("stage", "demo"):
+    if group in (None, "stage"):
         _stage.register(groups, lambda p: _common(p, suppress=True), only=command)
-    if group in (None, "demo") or group not in ("stage", "demo"):
-        _demo_cmd.register(groups, lambda p: _common(p, suppress=True, with_root=False))
+    if group in (None, "demo"):
+        _demo_cmd.register(groups)
     return parser
 
 

@@ -191,6 +191,12 @@ def _run(
     return _done(console, run, describe(run))
 
 
+def _stage_label(run: RunState) -> str:
+    """``N (Name)`` of the stage the last event was about."""
+    record = run.stage(str(run.history[-1].stage))
+    return f"{record.number} ({record.name})"
+
+
 def _where(run: RunState) -> str:
     if run.current_stage is None:
         return "every stage is completed"
@@ -244,11 +250,10 @@ def _complete(ns: argparse.Namespace, console: Console) -> int:
     def describe(run: RunState) -> str:
         done = [r for r in run.stages if r.status.value == "completed"]
         last = run.history[-1]
-        record = run.stage(str(last.stage))
         note = f" (gates overridden: {last.reason})" if last.override else ""
         progress = f"[{len(done)}/{len(run.stages)}]"
         return (
-            f"Completed stage {record.number} ({record.name}) of {run.feature!r}{note}; "
+            f"Completed stage {_stage_label(run)} of {run.feature!r}{note}; "
             f"{_where(run)} {progress}"
         )
 
@@ -267,7 +272,7 @@ def _fail(ns: argparse.Namespace, console: Console) -> int:
         ns,
         console,
         lambda o: o.fail(ns.feature, ns.stage, reason=ns.reason),
-        lambda r: f"Marked stage {ns.stage} of {r.feature!r} failed; the run is failed",
+        lambda r: f"Marked stage {_stage_label(r)} of {r.feature!r} failed; the run is failed",
     )
 
 

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["TRACKING_FILE", "FileStore"]
 
 TRACKING_FILE = "stage-tracking.json"
-_ARCHIVED_RUN = re.compile(r"^run-([0-9]+)$")
+_ARCHIVED_RUN = re.compile(r"^run-([0-9]+)\Z")
+_READ_ATTEMPTS = 5
 
 
 def _revision(data: bytes) -> str:
@@ -130,11 +131,27 @@ class FileStore:
         return os.path.join(dirs[-1], TRACKING_FILE) if dirs else None
 
     def latest(self, feature: str) -> Optional[StoredRun]:
-        path = self.latest_path(feature)
-        if path is None:
-            return None
-        document, revision = self._read(path)
-        return StoredRun(document, revision, self.relative(path))
+        # A new run moves the previous session folder to the archive and then writes its
+        # own: a reader in between finds the previous run in the archive, and a reader
+        # whose file moved away under it looks again.
+        for _ in range(_READ_ATTEMPTS):
+            path = self.latest_path(feature)
+            if path is None:
+                archived = self._archived(feature)
+                if not archived:
+                    return None
+                path = archived[max(archived)]
+            try:
+                data = read_bytes(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StateFileError(self.relative(path), f"cannot read: {exc.strerror}") from None
+            location = self.relative(path)
+            return StoredRun(parse_json_bytes(data, location), _revision(data), location)
+        raise StateFileError(
+            f".tmp/sessions/*-{feature}", "the run kept moving while it was read; try again"
+        )
 
     def runs(self, feature: str) -> List[int]:
         numbers = set(self._archived(feature))
@@ -144,15 +161,14 @@ class FileStore:
         return sorted(numbers)
 
     def _path_of(self, feature: str, run: int) -> str:
+        # Earlier runs first: a broken latest file must not hide them.
+        archived = self._archived(feature).get(run)
+        if archived is not None:
+            return archived
         latest = self.latest(feature)
         if latest is not None and latest.document.get("run") == run:
-            path = self.latest_path(feature)
-            assert path is not None
-            return path
-        archived = self._archived(feature).get(run)
-        if archived is None:
-            raise NotFound(f"no run {run} of feature {feature!r}", feature)
-        return archived
+            return os.path.join(self.root, latest.location)
+        raise NotFound(f"no run {run} of feature {feature!r}", feature)
 
     def load(self, feature: str, run: int) -> StoredRun:
         path = self._path_of(feature, run)
