@@ -262,8 +262,8 @@ class Orchestrator:
             if stored is not None:
                 old_spec, old = self._decode(stored)
                 if not old.is_finished:
-                    verdict = Verdict.from_findings(
-                        "rule:run-exists",
+                    verdict = lifecycle.rule(
+                        "run-exists",
                         [
                             Finding(
                                 "run-exists",
@@ -272,8 +272,6 @@ class Orchestrator:
                                 recommendation="resume or abort that run before starting a new one",
                             )
                         ],
-                        overridable=False,
-                        kind="rule",
                     )
                     event = lifecycle.decide("init", (verdict,), now=self._now(), actor=who)
                     self._save(old_spec, old, event, stored)
@@ -376,8 +374,8 @@ class Orchestrator:
                     try:
                         hook.hook(context)
                     except Exception as exc:
-                        failure = Verdict.from_findings(
-                            "rule:compensation",
+                        failure = lifecycle.rule(
+                            "compensation",
                             [
                                 Finding(
                                     "compensation-failed",
@@ -387,8 +385,6 @@ class Orchestrator:
                                     "compensation hooks must be safe to run twice",
                                 )
                             ],
-                            overridable=False,
-                            kind="rule",
                         )
                         return lifecycle.decide(
                             "rollback",

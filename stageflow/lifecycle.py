@@ -37,19 +37,21 @@ __all__ = [
     "decide_complete",
     "new_run",
     "replay",
+    "rule",
     "rollback_scope",
 ]
 
 _TRIGGERS = {"complete": "advance", "fail": "fail", "abort": "abort", "resume": "resume"}
 
 
-def _rule(name: str, findings: Iterable[Finding] = ()) -> Verdict:
+def rule(name: str, findings: Iterable[Finding] = ()) -> Verdict:
+    """The verdict of gating rule ``name``: never overridable, failed by any error finding."""
     return Verdict.from_findings("rule:" + name, findings, overridable=False, kind="rule")
 
 
 def _run_status_rule(run: RunState, allowed: Sequence[RunStatus], operation: str) -> Verdict:
     if run.status in allowed:
-        return _rule("run-status")
+        return rule("run-status")
     hints = {
         RunStatus.COMPLETED: "the run is completed; roll back to an earlier stage to redo work, "
         "or init a new run",
@@ -57,7 +59,7 @@ def _run_status_rule(run: RunState, allowed: Sequence[RunStatus], operation: str
         RunStatus.FAILED: "the run failed; resume it at its current stage first",
         RunStatus.ACTIVE: "the run is active",
     }
-    return _rule(
+    return rule(
         "run-status",
         [
             Finding(
@@ -72,13 +74,13 @@ def _run_status_rule(run: RunState, allowed: Sequence[RunStatus], operation: str
 def _sequential_rule(spec: WorkflowSpec, run: RunState, key: str, operation: str) -> Verdict:
     """Rule 1: only the current stage can be completed (or failed); nothing is skipped."""
     if key == run.current_stage:
-        return _rule("sequential")
+        return rule("sequential")
     current = (
         f"the current stage is {spec.number(run.current_stage)} ({run.current_stage})"
         if run.current_stage
         else "every stage is completed"
     )
-    return _rule(
+    return rule(
         "sequential",
         [
             Finding(
@@ -105,7 +107,7 @@ def _prerequisite_rule(spec: WorkflowSpec, run: RunState, key: str) -> Verdict:
         for p in spec.stage(key).prerequisites
         if run.stage(p).status is not StageStatus.COMPLETED
     ]
-    return _rule("prerequisites", findings)
+    return rule("prerequisites", findings)
 
 
 def check_complete(spec: WorkflowSpec, run: RunState, key: str) -> Tuple[Verdict, ...]:
@@ -174,7 +176,7 @@ def check_rollback(
         and spec.stage(r.key).rollback_requires_hook
         and r.key not in hooked
     ]
-    return (status, _rule("rollback-backwards", backwards), _rule("rollback-safety", safety))
+    return (status, rule("rollback-backwards", backwards), rule("rollback-safety", safety))
 
 
 def check_abort(spec: WorkflowSpec, run: RunState) -> Tuple[Verdict, ...]:
@@ -206,7 +208,7 @@ def check_resume(spec: WorkflowSpec, run: RunState, target: str) -> Tuple[Verdic
                     recommendation=f"resume at {run.current_stage}",
                 )
             )
-    return (status, _rule("sequential", jump), _prerequisite_rule(spec, run, target))
+    return (status, rule("sequential", jump), _prerequisite_rule(spec, run, target))
 
 
 def _event(
@@ -273,7 +275,7 @@ def decide_complete(
     if not override:
         return _event("complete", Outcome.FAILED, now, actor, stage, verdicts)
     if not (justification or "").strip():
-        refusal = _rule(
+        refusal = rule(
             "override",
             [
                 Finding(
@@ -286,7 +288,7 @@ def decide_complete(
         return _event("complete", Outcome.REFUSED, now, actor, stage, (*verdicts, refusal))
     locked = [v for v in failing if not v.overridable]
     if locked:
-        refusal = _rule(
+        refusal = rule(
             "override",
             [
                 Finding(
