@@ -19,6 +19,8 @@ from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple
 import attrs
 
 from . import lifecycle
+from ._fileio import fsync_dir
+from ._rundoc import check_run_document
 from .errors import GateFailed, NotFound, Refused, RuleViolation, StateFileError, UsageError
 from .findings import Finding, Verdict
 from .gates import (
@@ -123,7 +125,7 @@ class Orchestrator:
         self.default_workflow = next(iter(self.workflows))
         self.registry = registry if registry is not None else Registry()
         self.clock = clock or SystemClock()
-        self.actor = actor or default_actor()
+        self.actor = _check_actor(actor or default_actor())
         self.default_gates = default_gates
         # Runs this orchestrator decoded or wrote, by (location, revision): a revision names
         # one exact content, so a hit skips re-checking and re-structuring the document.
@@ -148,14 +150,24 @@ class Orchestrator:
                 f"unknown workflow {name!r}; known: {', '.join(sorted(self.workflows))}"
             ) from None
 
-    def _decode(self, stored: StoredRun) -> Tuple[WorkflowSpec, RunState]:
-        """Check and structure a stored document, or reuse the value decoded for its revision."""
+    def _decode(
+        self, stored: StoredRun, feature: Optional[str] = None
+    ) -> Tuple[WorkflowSpec, RunState]:
+        """Check and structure a stored document, or reuse the value decoded for its revision.
+
+        Beyond the schema, the document must belong to ``feature`` and its state must be what
+        its history replays to: a hand-edited file cannot skip a stage.
+        """
         key = (stored.location, stored.revision)
         cached = self._decoded.get(key)
         if cached is not None:
             self._decoded.move_to_end(key)
             return cached
         run = run_from_document(stored.document, stored.location)
+        if feature is not None and run.feature != feature:
+            raise StateFileError(
+                stored.location, f"it holds feature {run.feature!r}, not {feature!r}"
+            )
         try:
             spec = self.workflow(run.workflow)
         except NotFound as exc:
@@ -165,6 +177,18 @@ class Orchestrator:
                 stored.location,
                 f"its stages ({', '.join(r.key for r in run.stages)}) do not match workflow "
                 f"{spec.name!r} ({', '.join(spec.keys)})",
+            )
+        try:
+            replayed = lifecycle.replay(spec, run.feature, run.run, run.history)
+        except Exception as exc:  # a history the engine cannot apply
+            raise StateFileError(
+                stored.location, f"its history cannot be replayed: {exc}"
+            ) from None
+        if replayed != run:
+            raise StateFileError(
+                stored.location,
+                "its state does not match its history (edited by hand?); "
+                "restore it from version control or the archive",
             )
         self._remember(key, spec, run)
         return spec, run
@@ -188,7 +212,10 @@ class Orchestrator:
         """The feature's latest run (or run number ``run``)."""
         check_feature_name(feature)
         stored = self._latest(feature) if run is None else self.store.load(feature, run)
-        return self._decode(stored)[1]
+        found = self._decode(stored, feature)[1]
+        if run is not None and found.run != run:
+            raise StateFileError(stored.location, f"it holds run {found.run}, not run {run}")
+        return found
 
     def history(self, feature: str, run: Optional[int] = None) -> Tuple[Event, ...]:
         """The append-only history of the feature's latest run (or run ``run``)."""
@@ -205,7 +232,7 @@ class Orchestrator:
 
     def validate(self, feature: str, stage: StageRef) -> Validation:
         """Dry run of completing ``stage``: rules, entry gates and exit gates; changes nothing."""
-        spec, run = self._decode(self._latest(feature))
+        spec, run = self._decode(self._latest(feature), feature)
         key = spec.stage(stage).key
         verdicts = lifecycle.check_complete(spec, run, key) + self._evaluate(spec, run, key, ())
         return Validation(feature, key, spec.number(key), verdicts)
@@ -256,11 +283,11 @@ class Orchestrator:
         """
         check_feature_name(feature)
         spec = self.workflow(workflow)
-        who = actor or self.actor
+        who = self._actor(actor)
         with self.store.lock(feature):
             stored = self.store.latest(feature)
             if stored is not None:
-                old_spec, old = self._decode(stored)
+                old_spec, old = self._decode(stored, feature)
                 if not old.is_finished:
                     verdict = lifecycle.rule(
                         "run-exists",
@@ -277,7 +304,9 @@ class Orchestrator:
                     self._save(old_spec, old, event, stored)
             number = max(self.store.runs(feature), default=0) + 1
             run = lifecycle.new_run(spec, feature, number, self._now(), who)
-            self.store.create(feature, number, run_to_document(run))
+            document = run_to_document(run)
+            check_run_document(document, f"new run {number} of {feature!r}")
+            self.store.create(feature, number, document)
         return run
 
     def complete(
@@ -297,10 +326,16 @@ class Orchestrator:
         ``override=True`` and a non-empty ``reason``, failing overridable gates are
         overridden and the override is recorded.
         """
+        if isinstance(outputs, (str, bytes)):
+            raise UsageError("outputs must be a list of paths, not a single string")
         for path in outputs:
-            problem = output_path_problem(path)
+            problem = output_path_problem(_check_text(path, "output path")) or self._real_problem(
+                self.root / path
+            )
             if problem:
                 raise UsageError(problem)
+        if reason is not None:
+            _check_text(reason, "reason")
 
         def decide(spec: WorkflowSpec, run: RunState) -> Event:
             key = spec.stage(stage).key
@@ -311,7 +346,7 @@ class Orchestrator:
                 gates = self._evaluate(spec, run, key, outputs)
                 for pattern in self._context(spec, run, key, outputs).declared_outputs:
                     recorded.extend(
-                        p.relative_to(self.root).as_posix()
+                        _storable_name(p.relative_to(self.root).as_posix())
                         for p in match_output(self.root, pattern)
                     )
             return lifecycle.decide_complete(
@@ -319,7 +354,7 @@ class Orchestrator:
                 gates,
                 stage=key,
                 now=self._now(),
-                actor=actor or self.actor,
+                actor=self._actor(actor),
                 override=override,
                 justification=reason,
                 outputs=sorted(set(recorded)),
@@ -339,7 +374,7 @@ class Orchestrator:
                 "fail",
                 lifecycle.check_fail(spec, run, key),
                 now=self._now(),
-                actor=actor or self.actor,
+                actor=self._actor(actor),
                 stage=key,
                 reason=why,
             )
@@ -356,10 +391,11 @@ class Orchestrator:
         return to ``pending`` and ``stage`` becomes the current, in-progress stage.
         """
         why = _require_reason(reason, "rollback")
+        moved: List[Tuple[Path, Path]] = []
 
         def decide(spec: WorkflowSpec, run: RunState) -> Event:
             key = spec.stage(stage).key
-            who = actor or self.actor
+            who = self._actor(actor)
             hooked = [k for k in spec.keys if self.registry.compensations_for(k)]
             rules = lifecycle.check_rollback(spec, run, key, hooked)
             if not all(v.passed for v in rules):
@@ -397,7 +433,9 @@ class Orchestrator:
                         )
                     ran.append(f"{record.key}:{hook.name}")
             now = self._now()
-            archive, archived = self._archive_outputs(spec, run, scope, now, "rollback", move=True)
+            archive, archived = self._archive_outputs(
+                spec, run, scope, now, "rollback", moved=moved
+            )
             return lifecycle.decide(
                 "rollback",
                 rules,
@@ -410,7 +448,7 @@ class Orchestrator:
                 archived=archived,
             )
 
-        return self._operate(feature, decide)
+        return self._operate(feature, decide, moved)
 
     def abort(self, feature: str, *, reason: str, actor: Optional[str] = None) -> RunState:
         """Abort the run; a copy of every started stage's outputs goes to the archive."""
@@ -428,7 +466,7 @@ class Orchestrator:
                 "abort",
                 rules,
                 now=now,
-                actor=actor or self.actor,
+                actor=self._actor(actor),
                 stage=run.current_stage,
                 reason=why,
                 **fields,
@@ -445,13 +483,26 @@ class Orchestrator:
                 "resume",
                 lifecycle.check_resume(spec, run, key),
                 now=self._now(),
-                actor=actor or self.actor,
+                actor=self._actor(actor),
                 stage=key,
             )
 
         return self._operate(feature, decide)
 
     # -- plumbing ----------------------------------------------------------------------
+
+    def _real_problem(self, path: Path) -> Optional[str]:
+        """Why ``path``, once symbolic links are resolved, cannot be an output (or ``None``)."""
+        real_root = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        if real == real_root:
+            return f"output {path.name!r} resolves to the project root itself"
+        if os.path.commonpath([real_root, real]) != real_root:
+            return f"output {path.name!r} resolves outside the project root"
+        return output_path_problem(Path(os.path.relpath(real, real_root)).as_posix())
+
+    def _actor(self, actor: Optional[str]) -> str:
+        return self.actor if actor is None else _check_actor(actor)
 
     def _now(self) -> datetime:
         """The clock's time in UTC, whatever zone the clock reports in."""
@@ -460,17 +511,34 @@ class Orchestrator:
             raise UsageError("the clock must return timezone-aware datetimes")
         return now.astimezone(timezone.utc)
 
-    def _operate(self, feature: str, decide: Callable[[WorkflowSpec, RunState], Event]) -> RunState:
+    def _operate(
+        self,
+        feature: str,
+        decide: Callable[[WorkflowSpec, RunState], Event],
+        moved: Optional[List[Tuple[Path, Path]]] = None,
+    ) -> RunState:
+        """Load, decide, save. If saving fails, files ``decide`` moved are moved back."""
         check_feature_name(feature)
         with self.store.lock(feature):
             stored = self._latest(feature)
-            spec, run = self._decode(stored)
+            spec, run = self._decode(stored, feature)
             event = decide(spec, run)
-            return self._save(spec, run, event, stored)
+            try:
+                return self._save(spec, run, event, stored)
+            except Refused:
+                raise
+            except BaseException:
+                for source, target in reversed(moved or ()):
+                    source.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(target), str(source))
+                raise
 
     def _save(self, spec: WorkflowSpec, run: RunState, event: Event, stored: StoredRun) -> RunState:
         new = lifecycle.apply(spec, run, event)
-        revision = self.store.save(run.feature, run.run, run_to_document(new), stored.revision)
+        document = run_to_document(new)
+        # Never write what the reader would refuse (a bug or an odd gate must not brick a run).
+        check_run_document(document, stored.location)
+        revision = self.store.save(run.feature, run.run, document, stored.revision)
         self._remember((stored.location, revision), spec, new)
         if event.outcome is Outcome.APPLIED:
             return new
@@ -497,25 +565,35 @@ class Orchestrator:
         now: datetime,
         operation: str,
         *,
-        move: bool = False,
+        moved: Optional[List[Tuple[Path, Path]]] = None,
     ) -> Tuple[Optional[str], Tuple[str, ...]]:
-        """Move (rollback) or copy (abort) the outputs of ``records`` under
-        ``.tmp/archive/{feature}/{timestamp}-{operation}/``, keeping their relative paths."""
+        """Move (when ``moved`` is given: rollback) or copy (abort) the outputs of ``records``
+        under ``.tmp/archive/{feature}/{timestamp}-{operation}/``, keeping their relative
+        paths. Each move is appended to ``moved`` so that it can be undone."""
         paths: List[Path] = []
         for record in records:
             key = record.key
-            context = self._context(spec, run, key, getattr(record, "outputs", ()))
+            context = self._context(spec, run, key, record.outputs)
             patterns = list(context.declared_outputs) + list(context.outputs)
             for pattern in patterns:
                 for found in match_output(self.root, pattern):
-                    # Never archive the project, .git or stageflow's own state.
+                    # Never archive the project, .git or stageflow's own state, even
+                    # through a symbolic link.
                     inside = found.relative_to(self.root).as_posix()
-                    if found not in paths and output_path_problem(inside) is None:
+                    if (
+                        found not in paths
+                        and output_path_problem(inside) is None
+                        and self._real_problem(found) is None
+                    ):
                         paths.append(found)
         if not paths:
             return None, ()
         stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         folder = Path(".tmp", "archive", run.feature, f"{stamp}-{operation}")
+        suffix = 1
+        while (self.root / folder).exists():  # a coarse clock: never mix two archives
+            suffix += 1
+            folder = Path(".tmp", "archive", run.feature, f"{stamp}-{operation}-{suffix}")
         archived: List[str] = []
         for path in sorted(paths):
             if not path.exists():  # already moved with a folder
@@ -523,14 +601,37 @@ class Orchestrator:
             relative = path.relative_to(self.root)
             target = self.root / folder / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            if move:
+            if moved is not None:
                 shutil.move(str(path), str(target))
-            elif path.is_dir():
-                shutil.copytree(str(path), str(target), dirs_exist_ok=True)
+                moved.append((path, target))
+                fsync_dir(str(path.parent))
+                fsync_dir(str(target.parent))
+            elif path.is_dir() and not path.is_symlink():
+                shutil.copytree(str(path), str(target), symlinks=True, dirs_exist_ok=True)
             else:
-                shutil.copy2(str(path), str(target))
+                shutil.copy2(str(path), str(target), follow_symlinks=False)
             archived.append(relative.as_posix())
         return folder.as_posix(), tuple(archived)
+
+
+def _check_actor(actor: object) -> str:
+    if not isinstance(actor, str) or not actor.strip():
+        raise UsageError(f"an actor must be a non-empty string, not {actor!r}")
+    return _check_text(actor, "actor")
+
+
+def _check_text(text: str, what: str) -> str:
+    """``text`` if it can be stored as UTF-8 (command lines may carry undecodable bytes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"the {what} is not valid UTF-8 text: {text!r}") from None
+    return text
+
+
+def _storable_name(path: str) -> str:
+    """A file name as storable text: undecodable bytes are written as escapes."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _a(word: str) -> str:
@@ -541,4 +642,4 @@ def _a(word: str) -> str:
 def _require_reason(reason: Optional[str], operation: str) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise UsageError(f"{operation} needs a non-empty reason")
-    return reason.strip()
+    return _check_text(reason.strip(), "reason")

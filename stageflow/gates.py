@@ -200,6 +200,7 @@ def evaluate_gate(registration: GateRegistration, context: StageContext) -> Verd
             if bad:
                 raise TypeError(f"a gate returned a non-Finding item: {bad[0]!r}")
             passed = not any(f.is_error for f in findings)
+        findings = tuple(_checked(f) for f in findings)
     except Exception as exc:  # a gate never crashes the run
         finding = Finding(
             "gate-error",
@@ -208,6 +209,22 @@ def evaluate_gate(registration: GateRegistration, context: StageContext) -> Verd
         )
         return Verdict(gate_name, False, (finding,), overridable, registration.kind)
     return Verdict(gate_name, passed, findings, overridable, registration.kind)
+
+
+def _checked(finding: Finding) -> Finding:
+    """``finding`` made storable: paths as text; a value that cannot be stored is an error."""
+    path: object = finding.path  # gates are user code: a Path may arrive here
+    if isinstance(path, os.PathLike):
+        finding = attrs.evolve(finding, path=os.fspath(path))
+    for name in ("code", "message"):  # gates are user code: types are not guaranteed
+        value = getattr(finding, name)
+        if not isinstance(value, str) or (name == "code" and not value):
+            raise TypeError(f"a finding's {name} must be a non-empty string, not {value!r}")
+    for name in ("path", "pointer", "recommendation"):
+        value = getattr(finding, name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"a finding's {name} must be a string or None, not {value!r}")
+    return finding
 
 
 def safe_join(root: Path, relative: str) -> Path:

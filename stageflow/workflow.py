@@ -87,6 +87,8 @@ def output_path_problem(path: str) -> Optional[str]:
         shared = min(len(literal), len(guarded))
         if literal[:shared] == guarded[:shared] and (literal or not any(c in path for c in "*?[")):
             return f"output path {path!r} overlaps {protected}/, which is never archived"
+    if not literal:  # '*' would match the whole project, which rollback would move away
+        return f"output path {path!r} must start with a folder or file name, not a wildcard"
     return None
 
 

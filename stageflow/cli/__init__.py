@@ -151,6 +151,11 @@ def main(
     args: List[str] = list(sys.argv[1:] if argv is None else argv)
     console = Console("--json" in args, out or sys.stdout, err or sys.stderr)
     try:
+        for arg in args:
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UsageError(f"argument {arg!r} is not valid UTF-8 text") from None
         namespace = build_parser(args).parse_args(args)
         console.as_json = bool(namespace.json)
         if namespace.version:
@@ -169,6 +174,8 @@ def main(
         return _report(
             console, exc.to_dict(), exc.message, exc.exit_code, getattr(exc, "findings", ())
         )
+    except UnicodeError as exc:  # e.g. a file name that is not valid UTF-8
+        return _report(console, {"error": "UnicodeError", "message": str(exc)}, str(exc), 2, ())
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _report(
@@ -180,6 +187,13 @@ def main(
         )
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one JSON document, never a traceback
+        if os.environ.get("STAGEFLOW_DEBUG"):
+            raise
+        message = (
+            f"internal error ({type(exc).__name__}: {exc}); set STAGEFLOW_DEBUG=1 to see where"
+        )
+        return _report(console, {"error": "InternalError", "message": message}, message, 2, ())
 
 
 def _report(
