@@ -114,7 +114,12 @@ def status_text(view: Dict[str, Any]) -> str:
         lines.append(f"Current stage: {view['current_stage']} ({name})")
     lines.append("")
     for stage in view["stages"]:
-        mark = _MARKS.get(stage["status"], "[?]")
+        current = stage["key"] == view["current_stage_key"]
+        mark = (
+            "[>]"
+            if current and stage["status"] == "pending"
+            else _MARKS.get(stage["status"], "[?]")
+        )
         lines.append(
             f"  {mark} {stage['number']}. {stage['name']} ({stage['key']}) - {stage['status']}"
         )

@@ -388,7 +388,8 @@ class Orchestrator:
 
         Compensation hooks of every started stage from the last back to ``stage`` run first,
         in that order; then those stages' outputs are moved to the archive; then the stages
-        return to ``pending`` and ``stage`` becomes the current, in-progress stage.
+        (``stage`` included) return to ``pending`` and ``stage`` becomes the current stage,
+        to be completed again.
         """
         why = _require_reason(reason, "rollback")
         moved: List[Tuple[Path, Path]] = []

@@ -441,15 +441,9 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
             error=None,
         )
         ended_at = None
-    else:  # rollback
+    else:  # rollback: the target and every later stage return to pending
         start = spec.index(str(event.stage))
-        stages = tuple(_reset(r) if i > start else r for i, r in enumerate(run.stages))
-        stages = tuple(
-            attrs.evolve(_reset(r), status=StageStatus.IN_PROGRESS, started_at=at)
-            if i == start
-            else r
-            for i, r in enumerate(stages)
-        )
+        stages = tuple(_reset(r) if i >= start else r for i, r in enumerate(run.stages))
         ended_at = None
     return attrs.evolve(run, status=status, current_stage=current, stages=stages, ended_at=ended_at)
 

@@ -568,9 +568,10 @@ def test_rollback_resets_later_stages_and_archives_their_outputs(
     view = status(started)
     assert view["status"] == "active"
     assert view["current_stage"] == 2
+    # The target and every later stage return to pending; the target is the current stage.
     assert [s["status"] for s in view["stages"][:4]] == [
         "completed",
-        "in_progress",
+        "pending",
         "pending",
         "pending",
     ]
@@ -601,16 +602,19 @@ def test_rollback_never_moves_forward(started: Path) -> None:
 
 def test_rollback_to_the_current_stage_restarts_it(started: Path) -> None:
     complete_through(started, 2)
-    started_at = status(started)["stages"][2]["started_at"]
 
     code, _ = cli_json("stage", "rollback", FEATURE, "3", "--reason", "start over", root=started)
 
     assert code == 0
     view = status(started)
     assert (view["status"], view["current_stage"]) == ("active", 3)
-    assert view["stages"][2]["status"] == "in_progress"
-    assert view["stages"][2]["started_at"] >= started_at
+    assert view["stages"][2]["status"] == "pending"
+    assert view["stages"][2]["started_at"] is None
     assert [s["status"] for s in view["stages"][:2]] == ["completed", "completed"]
+    # The stage can be completed again straight away.
+    (started / ".tmp/planning/auth").mkdir(parents=True, exist_ok=True)
+    (started / ".tmp/planning/auth/prioritized.json").write_text("{}")
+    assert cli("stage", "complete", FEATURE, "3", root=started).code == 0
 
 
 def test_rolling_back_a_released_stage_without_a_deployment_rollback_hook_is_refused(

@@ -453,7 +453,7 @@ def test_rollback_resets_the_target_and_later_stages(flow: Orchestrator, tmp_pat
     assert run.current_stage == "stories"
     assert [r.status.value for r in run.stages[:4]] == [
         "completed",
-        "in_progress",
+        "pending",
         "pending",
         "pending",
     ]
