@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import List
 
 
-__all__ = ["fsync_dir", "list_dir", "read_bytes", "write_atomic"]
+__all__ = ["fsync_dir", "list_dir", "make_dirs", "read_bytes", "write_atomic"]
 
 
 def fsync_dir(path: str) -> None:
@@ -35,10 +35,39 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)  # elsewhere: set and restore (briefly racy with other threads)
+    os.umask(mask)
+    return mask
+
+
+def make_dirs(folder: str) -> None:
+    """``os.makedirs`` that also flushes each new folder's entry in its parent to disk."""
+    missing = []
+    probe = folder
+    while not os.path.isdir(probe):
+        missing.append(probe)
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    os.makedirs(folder, exist_ok=True)
+    for created in reversed(missing):
+        fsync_dir(os.path.dirname(created))
+
+
 def write_atomic(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically and durably (creating parent folders)."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
+    make_dirs(folder)
     # tempfile is not imported on purpose: it drags random, shutil and hashlib into start-up.
     name = f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
     temp = os.path.join(folder, name)
@@ -48,9 +77,7 @@ def write_atomic(path: str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, 0o666 & ~_current_umask())
         os.replace(temp, path)
     except BaseException:
         try:  # noqa: SIM105 - contextlib is kept off the fast path

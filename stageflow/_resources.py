@@ -38,7 +38,14 @@ def read_schema_text(name: str) -> str:
                 return handle.read()
     from importlib import resources  # zip imports and other loaders
 
-    return (resources.files("stageflow") / "schemas" / filename).read_text(encoding="utf-8")
+    if hasattr(resources, "files"):  # Python >= 3.9
+        return (resources.files("stageflow") / "schemas" / filename).read_text(encoding="utf-8")
+    import pkgutil  # Python 3.8
+
+    data = pkgutil.get_data("stageflow", f"schemas/{filename}")
+    if data is None:
+        raise FileNotFoundError(f"stageflow/schemas/{filename}")
+    return data.decode("utf-8")
 
 
 @lru_cache(maxsize=None)

@@ -93,9 +93,34 @@ def check_run_document(document: Any, location: str) -> Dict[str, Any]:
     return document
 
 
+def _bad_timestamps(doc: Dict[str, Any]) -> List[str]:
+    """Timestamps that match the pattern but are not real moments (``2026-13-45T99:...``)."""
+    from datetime import datetime
+
+    found = []
+
+    def check(value: Any, pointer: str) -> None:
+        if isinstance(value, str):
+            try:
+                datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")
+            except ValueError:
+                found.append(f"{pointer}: {value!r} is not a valid date and time")
+
+    for name in ("created_at", "updated_at", "ended_at"):
+        check(doc[name], "/" + name)
+    for i, stage in enumerate(doc["stages"]):
+        for name in ("started_at", "completed_at", "failed_at"):
+            check(stage[name], f"/stages/{i}/{name}")
+    for i, event in enumerate(doc["history"]):
+        check(event["at"], f"/history/{i}/at")
+        if event["override"] is not None:
+            check(event["override"]["at"], f"/history/{i}/override/at")
+    return found
+
+
 def _consistency_problems(doc: Dict[str, Any]) -> List[str]:
-    """Rules a schema cannot express: numbering, references between fields."""
-    problems: List[str] = []
+    """Rules a schema cannot express: real dates, numbering, references between fields."""
+    problems: List[str] = _bad_timestamps(doc)
     keys = [stage["key"] for stage in doc["stages"]]
     if len(set(keys)) != len(keys):
         problems.append("/stages: duplicate stage keys")

@@ -70,5 +70,8 @@ def run_from_document(document: Any, location: str) -> RunState:
     checked.pop("version")
     try:
         return _converter.structure(checked, RunState)
-    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+    except cattrs.BaseValidationError as exc:
+        details = "; ".join(cattrs.transform_error(exc)) or str(exc)
+        raise StateFileError(location, f"invalid run document: {details}") from None
+    except (ValueError, TypeError) as exc:
         raise StateFileError(location, f"invalid run document: {exc}") from None

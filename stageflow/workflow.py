@@ -11,7 +11,7 @@ from typing import Iterable, Optional, Tuple, Union
 
 import attrs
 
-from .errors import InvalidName, UnknownStage, WorkflowDefinitionError
+from .errors import UnknownStage, WorkflowDefinitionError
 
 __all__ = ["EIGHT_STAGE", "Output", "StageSpec", "WorkflowSpec", "builtin_workflows"]
 
@@ -164,13 +164,13 @@ class WorkflowSpec:
 
     def resolve(self, ref: Union[str, int]) -> int:
         """0-based index of the stage named by a key, a number or a number string."""
-        if isinstance(ref, bool):
-            raise self._unknown(str(ref))
+        if isinstance(ref, bool) or not isinstance(ref, (int, str)):
+            raise self._unknown(repr(ref))
         if isinstance(ref, int):
             if 1 <= ref <= len(self.stages):
                 return ref - 1
             raise self._unknown(str(ref))
-        text = ref.strip()
+        text = ref.strip(" ")  # a newline or tab is not tolerated
         if text.isdigit() and text.isascii():
             return self.resolve(int(text))
         return self.index(text)
@@ -220,14 +220,9 @@ def _definition_problems(spec: WorkflowSpec) -> list[str]:
 
 def check_feature_name(feature: str) -> str:
     """Return ``feature`` if it is a valid feature name, else raise :class:`InvalidName`."""
-    from ._names import FEATURE_PATTERN
+    from ._names import check_feature
 
-    if not isinstance(feature, str) or not FEATURE_PATTERN.match(feature):
-        raise InvalidName(
-            f"invalid feature name {feature!r}: use lowercase letters, digits and '-', "
-            "starting with a letter or digit"
-        )
-    return feature
+    return check_feature(feature)
 
 
 def _linear(*stages: StageSpec) -> Tuple[StageSpec, ...]:

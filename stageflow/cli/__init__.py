@@ -34,6 +34,8 @@ def find_root(start: Optional[str] = None) -> str:
     ``start`` itself."""
     env = os.environ.get("STAGEFLOW_ROOT")
     if env:
+        if not os.path.isdir(env):
+            raise UsageError(f"STAGEFLOW_ROOT {env!r} is not an existing folder")
         return os.path.abspath(env)
     here = os.path.abspath(start or os.getcwd())
     probe = here
@@ -168,6 +170,8 @@ def main(
             raise UsageError("stageflow: a command is required (try 'stageflow --help')")
         if namespace.root is None:
             namespace.root = find_root()
+        elif not os.path.isdir(namespace.root):  # a typo must not create a new project
+            raise UsageError(f"project root {namespace.root!r} is not an existing folder")
         code: int = handler(namespace, console)
         return code
     except StageflowError as exc:

@@ -64,13 +64,11 @@ def register(
 
 
 def _read_document(ns: argparse.Namespace) -> Dict[str, Any]:
-    from .._names import FEATURE_PATTERN
+    from .._names import check_feature
     from .._rundoc import check_run_document
-    from ..errors import InvalidName
     from ..storage.files import FileStore
 
-    if not FEATURE_PATTERN.match(ns.feature):
-        raise InvalidName(f"invalid feature name {ns.feature!r}")
+    check_feature(ns.feature)
     store = FileStore(ns.root)
     stored = store.latest(ns.feature) if ns.run is None else store.load(ns.feature, ns.run)
     if stored is None:
@@ -110,7 +108,8 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
     for feature in store.features():
         try:
             stored = store.latest(feature)
-            assert stored is not None
+            if stored is None:  # removed since it was listed
+                continue
             doc = check_run_document(stored.document, stored.location)
             rows.append(
                 {

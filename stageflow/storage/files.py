@@ -23,9 +23,9 @@ import re
 import zlib
 
 from .._fileio import fsync_dir, list_dir, read_bytes, write_atomic
-from .._names import FEATURE_PATTERN, SESSION_DIR_PATTERN
+from .._names import SESSION_DIR_PATTERN, check_feature
 from .._rundoc import parse_json_bytes
-from ..errors import ConflictError, InvalidName, NotFound, StateFileError
+from ..errors import ConflictError, NotFound, StateFileError
 from ._stored import StoredRun
 
 # typing is imported only by type checkers: this module is on the CLI's fast path.
@@ -67,8 +67,7 @@ class FileStore:
 
     @staticmethod
     def _check(feature: str) -> None:
-        if not FEATURE_PATTERN.match(feature):
-            raise InvalidName(f"invalid feature name {feature!r}")
+        check_feature(feature)
 
     def relative(self, path: str) -> str:
         """``path`` relative to the project root, for messages."""
