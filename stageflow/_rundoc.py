@@ -101,8 +101,8 @@ def _bad_timestamps(doc: Dict[str, Any]) -> List[str]:
 
     def check(value: Any, pointer: str) -> None:
         if isinstance(value, str):
-            try:
-                datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S")
+            try:  # the pattern already holds: only the calendar and the clock can be wrong
+                datetime.fromisoformat(value[:19])
             except ValueError:
                 found.append(f"{pointer}: {value!r} is not a valid date and time")
 
