@@ -24,7 +24,15 @@ _CANDIDATE_DIRS = (
     os.path.join(os.path.dirname(_PACKAGE_DIR), "schemas"),  # source checkout
 )
 
-SCHEMA_NAMES: Tuple[str, ...] = ("run",)
+SCHEMA_NAMES: Tuple[str, ...] = (
+    "run",
+    "task",
+    "subtask",
+    "contexts",
+    "story-map",
+    "prioritized",
+    "contract",
+)
 """The schemas stageflow ships, by short name (file ``<name>.schema.json``)."""
 
 
