@@ -54,6 +54,21 @@ def parse_json_bytes(data: bytes, location: str) -> Any:
         raise StateFileError(location, "not valid JSON: nested too deeply") from None
 
 
+def check_before_write(document: Dict[str, Any], location: str) -> None:
+    """Refuse to write a document the reader would refuse.
+
+    Only what an operation can change is checked (the header, the stages and the newest
+    event): earlier events were checked when they were read or written.
+    """
+    shallow = dict(document)
+    shallow["history"] = document["history"][-1:]
+    problems = _schema_checker().errors(shallow, limit=5)
+    if problems:
+        raise StateFileError(
+            location, "refusing to write an invalid run document: " + "; ".join(problems)
+        )
+
+
 def _strip_at(message: str) -> str:
     """``"Unterminated string starting at"`` without its dangling ``at``."""
     return message[: -len(" at")] if message.endswith(" at") else message

@@ -20,7 +20,7 @@ import attrs
 
 from . import lifecycle
 from ._fileio import fsync_dir
-from ._rundoc import check_run_document
+from ._rundoc import check_before_write
 from .errors import GateFailed, NotFound, Refused, RuleViolation, StateFileError, UsageError
 from .findings import Finding, Verdict
 from .gates import (
@@ -305,7 +305,7 @@ class Orchestrator:
             number = max(self.store.runs(feature), default=0) + 1
             run = lifecycle.new_run(spec, feature, number, self._now(), who)
             document = run_to_document(run)
-            check_run_document(document, f"new run {number} of {feature!r}")
+            check_before_write(document, f"new run {number} of {feature!r}")
             self.store.create(feature, number, document)
         return run
 
@@ -538,7 +538,7 @@ class Orchestrator:
         new = lifecycle.apply(spec, run, event)
         document = run_to_document(new)
         # Never write what the reader would refuse (a bug or an odd gate must not brick a run).
-        check_run_document(document, stored.location)
+        check_before_write(document, stored.location)
         revision = self.store.save(run.feature, run.run, document, stored.revision)
         self._remember((stored.location, revision), spec, new)
         if event.outcome is Outcome.APPLIED:
