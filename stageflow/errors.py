@@ -6,7 +6,11 @@ The tree::
     StageflowError                  root; ``exit_code`` is what the CLI exits with
     ├── UsageError                  bad argument from the caller (exit 2)
     │   ├── InvalidName             feature, stage or workflow name of the wrong shape
-    │   └── UnknownStage            a stage number or key the workflow does not have
+    │   ├── UnknownStage            a stage number or key the workflow does not have
+    │   ├── linerange.LineRangeError        an invalid line range
+    │   └── graph.GraphError                a task graph that cannot be ordered
+    │       ├── graph.UnknownTask           a seq the graph does not have
+    │       └── graph.DependencyCycleError  the graph has cycles (``cycles`` lists them all)
     ├── NotFound                    no run / workflow under that name (exit 2)
     ├── StateFileError              a stored document is unreadable or malformed (exit 2)
     ├── ConflictError               the document changed since it was read (exit 2)

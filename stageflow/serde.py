@@ -8,34 +8,18 @@ passed :func:`stageflow._rundoc.check_run_document`, because cattrs on its own i
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Dict
 
 import cattrs
 
 from ._rundoc import FORMAT_VERSION, check_run_document
+from ._time import format_timestamp, parse_timestamp
 from .errors import StateFileError
 from .findings import Severity
 from .run import Outcome, RunState, RunStatus, StageStatus
 
 __all__ = ["format_timestamp", "parse_timestamp", "run_from_document", "run_to_document"]
-
-
-def format_timestamp(moment: datetime) -> str:
-    """ISO 8601 in UTC with a ``Z``; microseconds only when non-zero."""
-    if moment.tzinfo is None:
-        raise ValueError("timestamps must be timezone-aware")
-    # isoformat() omits a zero fraction and is much faster than strftime().
-    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
-
-
-def parse_timestamp(text: str) -> datetime:
-    """Parse a timestamp written by :func:`format_timestamp` (any 0-6 fraction digits)."""
-    body = text[:-1] if text.endswith("Z") else text
-    if "." in body:
-        whole, fraction = body.split(".", 1)
-        body = f"{whole}.{fraction.ljust(6, '0')}"
-    return datetime.fromisoformat(body).replace(tzinfo=timezone.utc)
 
 
 def _enum_value(member: enum.Enum) -> Any:
