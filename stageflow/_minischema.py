@@ -73,13 +73,35 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def pointer_part(key: Any) -> str:
+    """One step of a JSON pointer (RFC 6901): ``/`` and the escaped key."""
+    return "/" + str(key).replace("~", "~0").replace("/", "~1")
+
+
+def json_type_phrase(value: object) -> str:
+    """A JSON value's type for messages: "an object", "a number", "null"..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
 def pointer(path: Path) -> str:
     """The JSON pointer of a linked ``(parent, key)`` path (``/`` for the root)."""
     parts: List[str] = []
     while path is not None:
         path, key = path
-        parts.append(str(key).replace("~", "~0").replace("/", "~1"))
-    return "/" + "/".join(reversed(parts))
+        parts.append(pointer_part(key))
+    return "".join(reversed(parts)) or "/"
 
 
 class MiniSchema:

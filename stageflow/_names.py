@@ -15,6 +15,20 @@ SESSION_DIR_PATTERN = re.compile(r"^(\d{4}-\d{2}-\d{2})-([a-z0-9][a-z0-9-]{0,99}
 """A session folder ``{YYYY-MM-DD}-{feature}``; group 2 is the exact feature name."""
 
 
+def seq_key(seq: object) -> tuple[int, int, str, str]:
+    """The sort key of a subtask seq: numeric strings by value, equal values as strings
+    (``"9" < "010" < "10"``), then other strings, then anything else.
+
+    Values are compared as text, never converted to ``int``, so a seq of any length works.
+    """
+    if not isinstance(seq, str):
+        return (2, 0, "", repr(seq))
+    if seq.isascii() and seq.isdigit():
+        significant = seq.lstrip("0")
+        return (0, len(significant), significant, seq)
+    return (1, 0, "", seq)
+
+
 def check_feature(feature: object) -> str:
     """Return ``feature`` if it is a valid feature name, else raise ``InvalidName``."""
     if isinstance(feature, str) and FEATURE_PATTERN.match(feature):

@@ -59,6 +59,7 @@ from typing import (
 import attrs
 import graphlib
 
+from ._names import seq_key
 from .errors import UsageError
 from .findings import Finding, Severity
 
@@ -104,18 +105,6 @@ _BLOCKED = "blocked"
 
 # How many seqs or cycles a message names before it says "and N more".
 _SHOWN = 10
-
-
-def seq_key(seq: str) -> Tuple[int, int, str, str]:
-    """The sort key of a seq: numeric strings by value then as strings, then the others.
-
-    ``sorted(["10", "9", "010", "x"], key=seq_key)`` is ``["9", "010", "10", "x"]``. The value
-    is compared without converting to ``int``, so a seq of any length is fine.
-    """
-    if seq.isdigit() and seq.isascii():
-        significant = seq.lstrip("0")
-        return (0, len(significant), significant, seq)
-    return (1, 0, "", seq)
 
 
 # -- errors -----------------------------------------------------------------------------------

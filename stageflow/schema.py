@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Tuple
 
 from jsonschema import Draft202012Validator
 
+from ._minischema import pointer_part
 from ._resources import SCHEMA_NAMES, load_schema
 
 __all__ = ["SCHEMA_NAMES", "check_schemas", "schema", "schema_errors", "validator"]
@@ -48,7 +49,7 @@ def schema_errors(name: str, document: Any) -> List[Tuple[str, str]]:
     found = []
     for error in validator(name).iter_errors(document):
         path = list(error.absolute_path)
-        pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+        pointer = "".join(pointer_part(p) for p in path)
         order = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in path)
         found.append((order, pointer, error.message))
     found.sort(key=lambda item: (item[0], item[2]))

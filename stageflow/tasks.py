@@ -85,6 +85,8 @@ from __future__ import annotations
 import collections.abc
 import types
 
+from ._minischema import json_type_phrase
+from ._names import seq_key
 from .errors import RuleViolation, StateFileError, UsageError
 
 # typing is imported only by type checkers: this module may be on the CLI's fast path.
@@ -475,7 +477,7 @@ def claimable(subtasks_by_seq: Mapping[str, Any]) -> Optional[str]:
     ready, and a dependency that is missing or malformed is not completed.
     """
     _check_feature(subtasks_by_seq)
-    for seq in sorted(subtasks_by_seq, key=_seq_key):
+    for seq in sorted(subtasks_by_seq, key=seq_key):
         if _is_ready(subtasks_by_seq, subtasks_by_seq[seq]):
             return seq
     return None
@@ -492,7 +494,7 @@ def recount(
     """
     if not isinstance(task_json, collections.abc.Mapping):
         raise StateFileError(
-            "task.json", f"a task must be a JSON object, not {_json_type(task_json)}"
+            "task.json", f"a task must be a JSON object, not {json_type_phrase(task_json)}"
         )
     if isinstance(subtasks, (str, bytes)) or not isinstance(subtasks, collections.abc.Iterable):
         raise UsageError(
@@ -519,17 +521,6 @@ def _check_feature(subtasks_by_seq: object) -> None:
         raise UsageError(
             f"subtasks must be a mapping of seq to subtask, not {type(subtasks_by_seq).__name__}"
         )
-
-
-def _seq_key(seq: object) -> Tuple[int, int, str, str]:
-    """Numeric seqs by value (compared as text, so any length works), equal values as strings;
-    then other strings; then anything else. The same order as the dependency graph's."""
-    if not isinstance(seq, str):
-        return (2, 0, "", repr(seq))
-    if seq.isascii() and seq.isdigit():
-        significant = seq.lstrip("0")
-        return (0, len(significant), significant, seq)
-    return (1, 0, "", seq)
 
 
 def _is_ready(subtasks_by_seq: Mapping[str, Any], sub: object) -> bool:
@@ -560,20 +551,11 @@ def _copy_object(document: Mapping[str, Any]) -> Dict[str, Any]:
     return {key: _copy(item) for key, item in document.items()}
 
 
-def _json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return "a number"
-    return names.get(type(value), type(value).__name__)
-
-
 def _checked(subtask: object) -> Tuple[str, str, Optional[str]]:
     """The subtask's status, a label for messages and its seq; malformed ones raise."""
     if not isinstance(subtask, collections.abc.Mapping):
         raise StateFileError(
-            "subtask", f"a subtask must be a JSON object, not {_json_type(subtask)}"
+            "subtask", f"a subtask must be a JSON object, not {json_type_phrase(subtask)}"
         )
     seq = subtask.get("seq")
     seq = seq if isinstance(seq, str) and seq else None

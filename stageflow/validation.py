@@ -73,6 +73,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 import attrs
 
+from ._minischema import json_type_phrase, pointer_part
 from ._names import FEATURE_PATTERN, check_feature
 from ._rundoc import parse_json_bytes
 from .errors import NotFound, StateFileError
@@ -168,10 +169,6 @@ def _schema(name: str) -> _Schema:
     return found
 
 
-def _escape(part: Any) -> str:
-    return "/" + str(part).replace("~", "~0").replace("/", "~1")
-
-
 def _schema_findings(
     name: str, document: Any, path: str, skip: Tuple[str, ...] = ()
 ) -> Tuple[List[Finding], Optional[Set[str]]]:
@@ -198,7 +195,7 @@ def _schema_findings(
         return [], None
     for error in errors:
         parts = list(error.absolute_path)
-        pointer = "".join(_escape(p) for p in parts)
+        pointer = "".join(pointer_part(p) for p in parts)
         if skip and pointer.startswith(skip):
             continue
         kind = error.validator
@@ -310,7 +307,7 @@ def _read(full: str, path: str, found: List[Finding]) -> Optional[Dict[str, Any]
         found.append(
             Finding(
                 "json-not-object",
-                f"{path}: expected a JSON object, found {_json_type(document)}",
+                f"{path}: expected a JSON object, found {json_type_phrase(document)}",
                 _ERROR,
                 path,
                 "",
@@ -319,20 +316,6 @@ def _read(full: str, path: str, found: List[Finding]) -> Optional[Dict[str, Any]
         )
         return None
     return document
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
 
 
 # -- checks on one document ------------------------------------------------------------------
@@ -540,7 +523,7 @@ def _common(
                     f"{key!r} is not a field of the {kind} schema; it is kept as it is",
                     _INFO,
                     path,
-                    _escape(key),
+                    pointer_part(key),
                     None,
                 )
             )

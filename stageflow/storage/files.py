@@ -31,7 +31,7 @@ from ._stored import StoredRun
 # typing is imported only by type checkers: this module is on the CLI's fast path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, ContextManager, Dict, List, Optional, Tuple
+    from typing import Any, ContextManager, Dict, List, Optional
 
 __all__ = ["TRACKING_FILE", "FileStore"]
 
@@ -109,14 +109,22 @@ class FileStore:
                 found[int(match.group(1))] = os.path.join(folder, name, TRACKING_FILE)
         return found
 
-    def _read(self, path: str) -> Tuple[Dict[str, Any], str]:
+    def _read_stored(self, path: str) -> StoredRun:
+        """The stored run at ``path``; a file that vanished raises ``FileNotFoundError``."""
         location = self.relative(path)
         try:
             data = read_bytes(path)
+        except FileNotFoundError:
+            raise
         except OSError as exc:
             raise StateFileError(location, f"cannot read: {exc.strerror}") from None
-        document = parse_json_bytes(data, location)
-        return document, _revision(data)
+        return StoredRun(parse_json_bytes(data, location), _revision(data), location)
+
+    def _read(self, path: str) -> StoredRun:
+        try:
+            return self._read_stored(path)
+        except FileNotFoundError as exc:
+            raise StateFileError(self.relative(path), f"cannot read: {exc.strerror}") from None
 
     def _run_number(self, document: Any, path: str) -> int:
         number = document.get("run") if isinstance(document, dict) else None
@@ -141,13 +149,9 @@ class FileStore:
                     return None
                 path = archived[max(archived)]
             try:
-                data = read_bytes(path)
+                return self._read_stored(path)
             except FileNotFoundError:
                 continue
-            except OSError as exc:
-                raise StateFileError(self.relative(path), f"cannot read: {exc.strerror}") from None
-            location = self.relative(path)
-            return StoredRun(parse_json_bytes(data, location), _revision(data), location)
         raise StateFileError(
             f".tmp/sessions/*-{feature}", "the run kept moving while it was read; try again"
         )
@@ -171,8 +175,7 @@ class FileStore:
 
     def load(self, feature: str, run: int) -> StoredRun:
         path = self._path_of(feature, run)
-        document, revision = self._read(path)
-        return StoredRun(document, revision, self.relative(path))
+        return self._read(path)
 
     def create(self, feature: str, run: int, document: Dict[str, Any]) -> str:
         created = str(document.get("created_at", ""))[:10]
@@ -192,7 +195,7 @@ class FileStore:
         """Move a session folder under ``archive/{feature}/``, named after its run."""
         path = os.path.join(folder, TRACKING_FILE)
         try:
-            number: Optional[int] = self._run_number(self._read(path)[0], path)
+            number: Optional[int] = self._run_number(self._read(path).document, path)
         except StateFileError:
             number = None  # not a stageflow run: keep it, under its own name
         base = f"run-{number}" if number is not None else os.path.basename(folder)
@@ -209,8 +212,7 @@ class FileStore:
     def save(self, feature: str, run: int, document: Dict[str, Any], expected_revision: str) -> str:
         with self.lock(feature):
             path = self._path_of(feature, run)
-            _, revision = self._read(path)
-            if revision != expected_revision:
+            if self._read(path).revision != expected_revision:
                 raise ConflictError(
                     f"{self.relative(path)} changed since it was read; reload and retry",
                     self.relative(path),
