@@ -26,12 +26,15 @@ _EXPORTS: Dict[str, str] = {
     "EIGHT_STAGE": "workflow",
     "Event": "run",
     "FileStore": "storage.files",
+    "FileTaskStore": "storage.taskfiles",
     "Finding": "findings",
     "GateFailed": "errors",
     "GateRegistration": "gates",
     "HookRegistration": "gates",
     "InvalidName": "errors",
     "MemoryStore": "storage.memory",
+    "MemoryTaskStore": "storage.taskmemory",
+    "MoveResult": "tracker",
     "NotFound": "errors",
     "Orchestrator": "engine",
     "Outcome": "run",
@@ -50,8 +53,12 @@ _EXPORTS: Dict[str, str] = {
     "StageStatus": "run",
     "StageflowError": "errors",
     "StateFileError": "errors",
+    "StoredFeature": "storage._taskdocs",
+    "StoredFile": "storage._taskdocs",
     "StoredRun": "storage._stored",
     "SystemClock": "engine",
+    "TaskStore": "storage._port",
+    "TaskTracker": "tracker",
     "UnknownStage": "errors",
     "UsageError": "errors",
     "Validation": "engine",
@@ -72,12 +79,15 @@ __all__ = [
     "EIGHT_STAGE",
     "Event",
     "FileStore",
+    "FileTaskStore",
     "Finding",
     "GateFailed",
     "GateRegistration",
     "HookRegistration",
     "InvalidName",
     "MemoryStore",
+    "MemoryTaskStore",
+    "MoveResult",
     "NotFound",
     "Orchestrator",
     "Outcome",
@@ -96,8 +106,12 @@ __all__ = [
     "StageStatus",
     "StageflowError",
     "StateFileError",
+    "StoredFeature",
+    "StoredFile",
     "StoredRun",
     "SystemClock",
+    "TaskStore",
+    "TaskTracker",
     "UnknownStage",
     "UsageError",
     "Validation",
@@ -150,6 +164,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .run import Event, Outcome, Override, RunState, RunStatus, StageRecord, StageStatus
     from .serde import run_from_document, run_to_document
     from .storage import RunStore, StoredRun, open_store
+    from .storage._port import TaskStore
+    from .storage._taskdocs import StoredFeature, StoredFile
     from .storage.files import FileStore
     from .storage.memory import MemoryStore
+    from .storage.taskfiles import FileTaskStore
+    from .storage.taskmemory import MemoryTaskStore
+    from .tracker import MoveResult, TaskTracker
     from .workflow import EIGHT_STAGE, Output, StageSpec, WorkflowSpec, builtin_workflows

@@ -116,6 +116,7 @@ __all__ = [
     "claimable",
     "complete",
     "recount",
+    "ready_seqs",
     "reopen",
     "start",
     "status_map",
@@ -467,14 +468,25 @@ def status_map(subtasks_by_seq: Mapping[str, Any]) -> Dict[str, Any]:
     }
 
 
-def claimable(subtasks_by_seq: Mapping[str, Any]) -> Optional[str]:
-    """The seq of the next ready subtask, or ``None``: the pure part of ``claim`` (the store
-    then calls :func:`start` on it, under the same lock).
+def ready_seqs(subtasks_by_seq: Mapping[str, Any]) -> Tuple[str, ...]:
+    """The seqs of every ready subtask, in seq order.
 
     Ready means pending with every dependency completed. Seqs are taken in numeric order,
     equal values as strings (``"9"``, ``"010"``, ``"10"``, ``"117"``), then any other key.
     Tolerant: a subtask that is not an object, or whose ``depends_on`` is malformed, is not
     ready, and a dependency that is missing or malformed is not completed.
+    """
+    _check_feature(subtasks_by_seq)
+    return tuple(
+        seq
+        for seq in sorted(subtasks_by_seq, key=seq_key)
+        if _is_ready(subtasks_by_seq, subtasks_by_seq[seq])
+    )
+
+
+def claimable(subtasks_by_seq: Mapping[str, Any]) -> Optional[str]:
+    """The seq of the next ready subtask (the first of :func:`ready_seqs`), or ``None``: the
+    pure part of ``claim`` (the tracker then calls :func:`start` on it, under the same lock).
     """
     _check_feature(subtasks_by_seq)
     for seq in sorted(subtasks_by_seq, key=seq_key):

@@ -120,12 +120,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     Given the command line, it builds only the parsers that line can reach (every parser
     for ``--help``): building all of them costs several milliseconds of start-up.
     """
-    from . import _demo_cmd, _stage
-
     # The fast form agents use: `stageflow GROUP [COMMAND] ...`; anything else builds it all.
     wants_help = any(a in ("-h", "--help") for a in argv)
-    group = argv[0] if argv and argv[0] in ("stage", "demo") and not wants_help else None
-    command = argv[1] if group == "stage" and len(argv) > 1 else None
+    group = argv[0] if argv and argv[0] in ("stage", "task", "demo") and not wants_help else None
+    command = argv[1] if group in ("stage", "task") and len(argv) > 1 else None
 
     parser = _Parser(
         prog="stageflow",
@@ -138,8 +136,16 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         dest="group", metavar="COMMAND", parser_class=_Parser, prog="stageflow"
     )
     if group in (None, "stage"):
+        from . import _stage
+
         _stage.register(groups, lambda p: _common(p, suppress=True), only=command)
+    if group in (None, "task"):
+        from . import _task
+
+        _task.register(groups, lambda p: _common(p, suppress=True), only=command)
     if group in (None, "demo"):
+        from . import _demo_cmd
+
         _demo_cmd.register(groups)
     return parser
 

@@ -1,10 +1,13 @@
 """The storage port and its adapters.
 
-A store keeps JSON-ready *run documents*, each under ``(feature, run number)``, with an
+A run store keeps JSON-ready *run documents*, each under ``(feature, run number)``, with an
 opaque *revision* token for optimistic concurrency: :meth:`RunStore.save` refuses with
 :class:`~stageflow.errors.ConflictError` when the document changed since it was read.
 :meth:`RunStore.lock` serialises read-modify-write cycles on one feature. The port is small
 on purpose, so that SQL backends fit it as well as the in-memory and files adapters.
+
+A task store (:class:`TaskStore`: :mod:`.taskfiles`, :mod:`.taskmemory`) keeps a feature's
+task files, each addressed by its file name, with a revision each.
 
 Stores deal in plain dicts; checking and structuring documents is the caller's job
 (:mod:`stageflow._rundoc`, :mod:`stageflow.serde`). This package imports nothing heavy.
@@ -16,21 +19,22 @@ import os
 
 from ..errors import UsageError
 from ._stored import StoredRun
+from ._taskdocs import StoredFeature, StoredFile
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
 
-    from ._port import RunStore
+    from ._port import RunStore, TaskStore
 
-__all__ = ["RunStore", "StoredRun", "open_store"]
+__all__ = ["RunStore", "StoredFeature", "StoredFile", "StoredRun", "TaskStore", "open_store"]
 
 
 def __getattr__(name: str) -> object:
-    if name == "RunStore":  # defined apart: typing.Protocol is not on the CLI's fast path
-        from ._port import RunStore
+    if name in ("RunStore", "TaskStore"):  # apart: typing.Protocol is not on the fast path
+        from . import _port
 
-        return RunStore
+        return getattr(_port, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

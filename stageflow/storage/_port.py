@@ -1,12 +1,13 @@
-"""The storage port: what the engine needs from a store."""
+"""The storage ports: what the engine and the task tracker need from a store."""
 
 from __future__ import annotations
 
-from typing import Any, ContextManager, Dict, List, Optional, Protocol
+from typing import Any, ContextManager, Dict, List, Mapping, Optional, Protocol
 
 from ._stored import StoredRun
+from ._taskdocs import StoredFeature
 
-__all__ = ["RunStore"]
+__all__ = ["RunStore", "TaskStore"]
 
 
 class RunStore(Protocol):
@@ -42,4 +43,44 @@ class RunStore(Protocol):
 
     def save(self, feature: str, run: int, document: Dict[str, Any], expected_revision: str) -> str:
         """Replace a run's document if its revision is still ``expected_revision``."""
+        ...
+
+
+class TaskStore(Protocol):
+    """What the task tracker needs from storage: a feature's task files as JSON objects.
+
+    A feature is ``task.json`` plus ``subtask_{seq}.json`` files, each addressed by that
+    name (never by a field inside it). Each write names the revision it read; a store
+    refuses a stale one with :class:`~stageflow.errors.ConflictError`. One unreadable file
+    never makes :meth:`load` fail: it comes back with its problem.
+    """
+
+    def lock(self, feature: str) -> ContextManager[None]:
+        """Hold the feature's lock (re-entrant in one thread) for a read-modify-write."""
+        ...
+
+    def features(self) -> List[str]:
+        """Every feature with task files, sorted."""
+        ...
+
+    def load(self, feature: str) -> StoredFeature:
+        """Every task file of ``feature``; :class:`~stageflow.errors.NotFound` if none."""
+        ...
+
+    def save(
+        self,
+        feature: str,
+        name: str,
+        document: Mapping[str, Any],
+        expected_revision: Optional[str],
+    ) -> str:
+        """Write file ``name`` if its revision is still ``expected_revision`` (``None``:
+        it must not exist yet). Returns the new revision."""
+        ...
+
+    def create(
+        self, feature: str, task: Mapping[str, Any], subtasks: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Create a feature from ``task.json`` and ``seq -> subtask`` documents; refused
+        with :class:`~stageflow.errors.ConflictError` if the feature exists."""
         ...

@@ -1,0 +1,390 @@
+"""``stageflow task ...``: the task files' commands.
+
+Reads (``status``, ``next``, ``parallel``) go through the files task store and
+:mod:`stageflow._taskview` only, so they import neither attrs nor jsonschema. Moves go
+through :class:`~stageflow.tracker.TaskTracker`, which holds the feature's lock. A refused
+move raises :class:`~stageflow.errors.RuleViolation` (exit 1, every finding printed by the
+CLI's error handler); a malformed file the move needs is a ``StateFileError`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import StageflowError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
+    from typing import Any, Callable, Dict, List, Tuple
+
+    from ..tracker import MoveResult, TaskTracker
+    from . import Console
+
+_ICONS = {"completed": "✓", "in_progress": "~", "blocked": "✗", "pending": "○"}
+
+
+def _feature(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    if optional:
+        p.add_argument("feature", metavar="FEATURE", nargs="?", help="default: every feature")
+    else:
+        p.add_argument("feature", metavar="FEATURE")
+
+
+def _seq(p: argparse.ArgumentParser) -> None:
+    _feature(p)
+    p.add_argument("seq", metavar="SEQ", help="the subtask's seq, e.g. 01")
+
+
+def _add_optional_feature(p: argparse.ArgumentParser) -> None:
+    _feature(p, optional=True)
+
+
+def _add_feature(p: argparse.ArgumentParser) -> None:
+    _feature(p)
+
+
+def _add_seq(p: argparse.ArgumentParser) -> None:
+    _seq(p)
+
+
+def _add_agent(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agent", required=True, metavar="ID", help="the agent doing the work")
+
+
+def _add_start(p: argparse.ArgumentParser) -> None:
+    _seq(p)
+    _add_agent(p)
+
+
+def _add_claim(p: argparse.ArgumentParser) -> None:
+    _feature(p)
+    _add_agent(p)
+
+
+def _add_complete(p: argparse.ArgumentParser) -> None:
+    _seq(p)
+    p.add_argument(
+        "summary", metavar="SUMMARY", nargs="+", help="what was done (at most 200 characters)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="complete although a dependency is not completed"
+    )
+    p.add_argument("--reason", help="why the dependencies may be ignored (required with --force)")
+
+
+def _add_reason(p: argparse.ArgumentParser) -> None:
+    _seq(p)
+    p.add_argument("--reason", required=True, help="why (kept in the subtask file)")
+
+
+def register(
+    groups: Any, common: Callable[[argparse.ArgumentParser], None], only: str | None = None
+) -> None:
+    """Add ``stageflow task ...``; with ``only``, just that command (a faster start-up)."""
+    task = groups.add_parser("task", help="inspect, validate and move task files")
+    commands = task.add_subparsers(dest="command", metavar="COMMAND", prog="stageflow task")
+    for name, (handler, help_text, extra) in COMMANDS.items():
+        if only is not None and only in COMMANDS and name != only:
+            continue
+        parser = commands.add_parser(
+            name, help=help_text, description=help_text, prog=f"stageflow task {name}"
+        )
+        extra(parser)
+        common(parser)
+        parser.set_defaults(handler=handler)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _store(ns: argparse.Namespace) -> Any:
+    from ..storage.taskfiles import FileTaskStore
+
+    return FileTaskStore(ns.root)
+
+
+def _each_feature(ns: argparse.Namespace) -> Tuple[List[Any], List[Dict[str, str]]]:
+    """The stored features the command is about, and those that could not be read."""
+    store = _store(ns)
+    names = [ns.feature] if ns.feature is not None else store.features()
+    loaded, failed = [], []
+    for name in names:
+        try:
+            loaded.append(store.load(name))
+        except StageflowError as exc:
+            if ns.feature is not None:
+                raise
+            failed.append({"feature": name, "error": exc.message})
+    return loaded, failed
+
+
+def _status(ns: argparse.Namespace, console: Console) -> int:
+    from .._taskview import summary
+
+    loaded, failed = _each_feature(ns)
+    views = [summary(stored) for stored in loaded]
+    document: Dict[str, Any] = views[0] if ns.feature is not None else {"features": views + failed}
+
+    def text() -> str:
+        if not views and not failed:
+            return "No features found under .tmp/tasks."
+        blocks = [_status_text(v, detailed=ns.feature is not None) for v in views]
+        blocks += [f"[{f['feature']}] unreadable: {f['error']}" for f in failed]
+        return "\n\n".join(blocks)
+
+    console.emit(document, text)
+    return 2 if failed or any(v["problems"] for v in views) else 0
+
+
+def _status_text(view: Dict[str, Any], detailed: bool) -> str:
+    c = view["counts"]
+    lines = [
+        f"[{view['feature']}] {view['name'] or '(no name)'}",
+        f"  Status: {view['status'] or '?'} | Progress: {view['progress']}% "
+        f"({view['completed_count']}/{view['subtask_count']})",
+        f"  Pending: {c['pending']} | In Progress: {c['in_progress']} | "
+        f"Completed: {c['completed']} | Blocked: {c['blocked']}"
+        + (f" | Other: {c['other']}" if c["other"] else ""),
+    ]
+    if not view["has_task_file"]:
+        lines.append(f"  No task.json in {view['folder']}")
+    if detailed:
+        for row in view["subtasks"]:
+            agent = f" (agent {row['agent_id']})" if row["agent_id"] else ""
+            icon = _ICONS.get(row["status"], "?")
+            lines.append(f"  {icon} {row['seq']} {row['title'] or ''}{agent}".rstrip())
+    for problem in view["problems"]:
+        lines.append(f"  ! {problem['file']}: {problem['problem']}")
+    return "\n".join(lines)
+
+
+def _ready(ns: argparse.Namespace, console: Console, parallel_only: bool) -> int:
+    from .._taskview import problems, ready
+
+    loaded, failed = _each_feature(ns)
+    found = [
+        {"feature": s.feature, "ready": ready(s, parallel_only), "problems": problems(s)}
+        for s in loaded
+    ]
+    document: Dict[str, Any] = found[0] if ns.feature is not None else {"features": found + failed}
+
+    def text() -> str:
+        title = "Parallel Tasks Ready Now" if parallel_only else "Ready Tasks (deps satisfied)"
+        lines = [f"=== {title} ==="]
+        for item in found:
+            lines.append(f"[{item['feature']}]")
+            for row in item["ready"]:
+                mark = (
+                    ""
+                    if parallel_only
+                    else ("  [parallel]" if row["parallel"] else "  [sequential]")
+                )
+                lines.append(f"  {row['seq']} - {row['title'] or ''}{mark}")
+            if not item["ready"]:
+                lines.append("  (none)")
+        lines += [f"[{f['feature']}] unreadable: {f['error']}" for f in failed]
+        return "\n".join(lines)
+
+    console.emit(document, text)
+    return 2 if failed or any(item["problems"] for item in found) else 0
+
+
+def _next(ns: argparse.Namespace, console: Console) -> int:
+    return _ready(ns, console, parallel_only=False)
+
+
+def _parallel(ns: argparse.Namespace, console: Console) -> int:
+    return _ready(ns, console, parallel_only=True)
+
+
+def _deps(ns: argparse.Namespace, console: Console) -> int:
+    from .._taskview import summary
+    from ..graph import render_deps_tree
+
+    tracker = _tracker(ns)
+    tree = tracker.deps(ns.feature, ns.seq)
+    titles = {r["seq"]: r["title"] for r in summary(tracker.load(ns.feature))["subtasks"]}
+    document = {
+        "feature": ns.feature,
+        "seq": tree.root,
+        "entries": [
+            {
+                "seq": e.seq,
+                "depth": e.depth,
+                "status": e.status,
+                "parent": e.parent,
+                "mark": e.mark.value,
+            }
+            for e in tree.entries
+        ],
+    }
+    console.emit(
+        document,
+        lambda: (
+            f"=== Dependency Tree: {ns.feature}/{tree.root} ===\n"
+            + render_deps_tree(tree, {k: v for k, v in titles.items() if v})
+        ),
+    )
+    return 0
+
+
+def _blocked(ns: argparse.Namespace, console: Console) -> int:
+    tracker = _tracker(ns)
+    names = [ns.feature] if ns.feature is not None else tracker.features()
+    found: List[Dict[str, Any]] = []
+    for name in names:
+        rows = [
+            {
+                "seq": b.seq,
+                "explicit": b.explicit,
+                "reason": b.reason,
+                "waiting": list(b.waiting),
+                "missing": list(b.missing),
+                "cycle": list(b.cycle.path) if b.cycle is not None else None,
+            }
+            for b in tracker.blocked(name)
+        ]
+        found.append({"feature": name, "blocked": rows})
+    document: Dict[str, Any] = found[0] if ns.feature is not None else {"features": found}
+
+    def text() -> str:
+        lines = ["=== Blocked Tasks ==="]
+        for item in found:
+            lines.append(f"[{item['feature']}]")
+            lines += [f"  {r['seq']} ({r['reason']})" for r in item["blocked"]] or ["  (none)"]
+        return "\n".join(lines)
+
+    console.emit(document, text)
+    return 0
+
+
+def _validate(ns: argparse.Namespace, console: Console) -> int:
+    from .._render import finding_to_dict, findings_text
+    from ..validation import validate_all, validate_feature
+
+    if ns.feature is not None:
+        results = {ns.feature: validate_feature(ns.root, ns.feature)}
+    else:
+        results = validate_all(ns.root)
+    findings = [f for found in results.values() for f in found]
+    errors = sum(1 for f in findings if f.is_error)
+    document = {
+        "valid": errors == 0,
+        "features": sorted(results),
+        "findings": [{"file": f.path, **finding_to_dict(f)} for f in findings],
+    }
+
+    def text() -> str:
+        lines = ["=== Validation Results ==="]
+        for feature, found in results.items():
+            lines.append(f"[{feature}]")
+            lines += findings_text(found, indent="  ") if found else ["  ✓ All checks passed"]
+        if not results:
+            lines.append("No features found under .tmp/tasks.")
+        warnings = sum(1 for f in findings if f.severity.value == "warning")
+        lines.append(f"{errors} error(s), {warnings} warning(s)")
+        return "\n".join(lines)
+
+    console.emit(document, text)
+    return 1 if errors else 0
+
+
+# -- moves --------------------------------------------------------------------------------
+
+
+def _tracker(ns: argparse.Namespace) -> TaskTracker:
+    from ..tracker import TaskTracker
+
+    return TaskTracker(_store(ns))
+
+
+def _moved(console: Console, ns: argparse.Namespace, result: MoveResult, message: str) -> int:
+    move = result.move
+    document = {
+        "ok": True,
+        "message": message,
+        "feature": ns.feature,
+        "move": move.to_dict(),
+        "file": result.location,
+        "subtask": result.subtask,
+        "progress": {"completed": result.completed, "total": result.total},
+        "warnings": list(result.warnings),
+    }
+    lines = [message, f"  Progress: {result.completed}/{result.total}"]
+    lines += [f"  warning: {w}" for w in result.warnings]
+    console.emit(document, lambda: "\n".join(lines))
+    return 0
+
+
+def _where(ns: argparse.Namespace, result: MoveResult) -> str:
+    return f"{ns.feature}/{result.move.seq}"
+
+
+def _start(ns: argparse.Namespace, console: Console) -> int:
+    result = _tracker(ns).start(ns.feature, ns.seq, ns.agent)
+    return _moved(console, ns, result, f"✓ Started {_where(ns, result)} for {ns.agent}")
+
+
+def _claim(ns: argparse.Namespace, console: Console) -> int:
+    result = _tracker(ns).claim(ns.feature, ns.agent)
+    title = result.subtask.get("title")
+    shown = f": {title}" if isinstance(title, str) else ""
+    return _moved(console, ns, result, f"✓ Claimed {_where(ns, result)} for {ns.agent}{shown}")
+
+
+def _complete(ns: argparse.Namespace, console: Console) -> int:
+    summary = " ".join(ns.summary)
+    result = _tracker(ns).complete(ns.feature, ns.seq, summary, force=ns.force, reason=ns.reason)
+    forced = " (forced: dependencies not completed)" if result.move.forced else ""
+    return _moved(
+        console,
+        ns,
+        result,
+        f"✓ Marked {_where(ns, result)} as completed{forced}\n  Summary: {result.move.summary}",
+    )
+
+
+def _block(ns: argparse.Namespace, console: Console) -> int:
+    result = _tracker(ns).block(ns.feature, ns.seq, ns.reason)
+    return _moved(console, ns, result, f"✓ Blocked {_where(ns, result)}: {ns.reason}")
+
+
+def _unblock(ns: argparse.Namespace, console: Console) -> int:
+    result = _tracker(ns).unblock(ns.feature, ns.seq)
+    return _moved(console, ns, result, f"✓ Unblocked {_where(ns, result)}: pending")
+
+
+def _reopen(ns: argparse.Namespace, console: Console) -> int:
+    result = _tracker(ns).reopen(ns.feature, ns.seq, ns.reason)
+    return _moved(console, ns, result, f"✓ Reopened {_where(ns, result)}: pending")
+
+
+if TYPE_CHECKING:
+    Command = Tuple[Callable[..., int], str, Callable[[argparse.ArgumentParser], None]]
+COMMANDS: Dict[str, Command] = {
+    "status": (
+        _status,
+        "progress and subtasks of a feature (or every feature)",
+        _add_optional_feature,
+    ),
+    "next": (
+        _next,
+        "subtasks ready to start (pending, dependencies completed)",
+        _add_optional_feature,
+    ),
+    "parallel": (_parallel, "ready subtasks marked parallel: true", _add_optional_feature),
+    "deps": (_deps, "the dependency tree of a subtask (shared parts shown once)", _add_seq),
+    "blocked": (_blocked, "subtasks that cannot start, and why", _add_optional_feature),
+    "validate": (
+        _validate,
+        "every problem of the task files (exit 1 on any error)",
+        _add_optional_feature,
+    ),
+    "start": (_start, "pending -> in_progress for an agent", _add_start),
+    "claim": (_claim, "atomically start the next ready subtask for an agent", _add_claim),
+    "complete": (_complete, "in_progress -> completed, with a summary", _add_complete),
+    "block": (_block, "pending or in_progress -> blocked, with a reason", _add_reason),
+    "unblock": (_unblock, "blocked -> pending", _add_seq),
+    "reopen": (_reopen, "completed -> pending, with a reason", _add_reason),
+}
+"""Every ``stageflow task`` command: handler, help, arguments."""

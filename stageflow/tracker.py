@@ -1,0 +1,283 @@
+"""The task tracker: the enforced subtask lifecycle over a task store.
+
+:class:`TaskTracker` is the shell around :mod:`stageflow.tasks`: every move takes the
+feature's lock, loads its files, lets the pure move decide, writes the subtask back to the
+file it was read from (with the revision it read) and then rewrites ``task.json`` with its
+counts recomputed. :meth:`TaskTracker.claim` picks the next ready subtask and starts it
+under that same lock, so concurrent claimers -- threads or processes -- never receive the
+same subtask.
+
+Crash behaviour: each file is replaced atomically, so a reader sees an old or a new file,
+never a mix. The subtask is written before ``task.json``; a writer killed between the two
+leaves the subtask's new state and stale counts in ``task.json``, which the next write
+recomputes (``task validate`` reports them meanwhile). Counts shown by :meth:`summary` come
+from the subtask files themselves, so they are always exact.
+
+A malformed ``task.json`` refuses every move (nothing is written): its counts could not be
+rewritten without destroying it. A missing ``task.json`` does not: the subtask is written
+and the result says the counts were not.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+from . import _taskview, tasks
+from .errors import RuleViolation, StateFileError
+from .storage._taskdocs import MISSING
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol, Tuple, Union
+
+    from .graph import BlockedTask, DepsTree, TaskGraph
+    from .storage._port import TaskStore
+    from .storage._taskdocs import StoredFeature, StoredFile
+    from .tasks import TaskMove
+
+    class _Clock(Protocol):
+        def now(self) -> datetime: ...
+
+    _Decide = Callable[[Dict[str, Any], Dict[str, Any], datetime], Tuple[Dict[str, Any], TaskMove]]
+
+    class MoveResult(NamedTuple):
+        """What a move did: the :class:`~stageflow.tasks.TaskMove`, the subtask as written,
+        the file it was written to, whether ``task.json`` was rewritten, the feature's
+        ``(completed, total)`` counts after the move, and warnings."""
+
+        move: TaskMove
+        subtask: Dict[str, Any]
+        location: str
+        task_written: bool
+        completed: int
+        total: int
+        warnings: Tuple[str, ...]
+
+else:
+    import collections
+
+    MoveResult = collections.namedtuple(
+        "MoveResult",
+        ["move", "subtask", "location", "task_written", "completed", "total", "warnings"],
+    )
+    MoveResult.__doc__ = "What a move did (see stageflow.tracker)."
+
+__all__ = ["MoveResult", "TaskTracker"]
+
+
+class _UTCClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class TaskTracker:
+    """Reads and moves the subtasks of features kept in a task store.
+
+    ``store`` defaults to the files store of ``root`` (default: the current folder);
+    ``clock`` (anything with ``now()`` returning an aware datetime) stamps the moves.
+    """
+
+    def __init__(
+        self,
+        store: Optional[TaskStore] = None,
+        *,
+        root: Union[str, os.PathLike[str], None] = None,
+        clock: Optional[_Clock] = None,
+    ) -> None:
+        if store is None:
+            from .storage.taskfiles import FileTaskStore
+
+            store = FileTaskStore(root if root is not None else os.getcwd())
+        self.store = store
+        self.clock = clock or _UTCClock()
+
+    def __repr__(self) -> str:
+        return f"TaskTracker({self.store!r})"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def features(self) -> List[str]:
+        """Every feature with task files, sorted."""
+        return self.store.features()
+
+    def load(self, feature: str) -> StoredFeature:
+        """The feature's files as stored (see :class:`~stageflow.storage.TaskStore`)."""
+        return self.store.load(feature)
+
+    def summary(self, feature: str) -> Dict[str, Any]:
+        """Counts, progress and one row per subtask (see :func:`stageflow._taskview.summary`)."""
+        return _taskview.summary(self.load(feature))
+
+    def ready(self, feature: str, *, parallel_only: bool = False) -> List[Dict[str, Any]]:
+        """The ready subtasks (pending, every dependency completed), in seq order."""
+        return _taskview.ready(self.load(feature), parallel_only)
+
+    def graph(self, feature: str) -> TaskGraph:
+        """The feature's dependency graph: one node per seq (see
+        :func:`stageflow._taskview.subtask_map`; a seq held by an unusable or duplicated
+        file is a node without status or dependencies)."""
+        return _graph(self.load(feature))
+
+    def blocked(self, feature: str) -> Tuple[BlockedTask, ...]:
+        """Subtasks that cannot start: explicitly blocked, or pending with a dependency that
+        is not completed (missing and cyclic ones included), each with its reason."""
+        from .graph import blocked
+
+        return blocked(self.graph(feature))
+
+    def deps(self, feature: str, seq: str) -> DepsTree:
+        """The dependency tree of ``seq``: shared subtrees shown once, safe on cycles."""
+        from .graph import deps_tree
+
+        stored = self.load(feature)
+        target = _taskview.find_subtask(stored, seq)
+        return deps_tree(_graph(stored), _taskview.seq_of(target) or seq)
+
+    # -- moves -----------------------------------------------------------------------------
+
+    def start(self, feature: str, seq: str, agent: str) -> MoveResult:
+        """pending -> in_progress for ``agent``; refused while a dependency is not completed."""
+        return self._move(
+            feature,
+            seq,
+            lambda doc, subs, now: tasks.start(doc, tasks.status_map(subs), agent, now),
+        )
+
+    def complete(
+        self,
+        feature: str,
+        seq: str,
+        summary: str,
+        *,
+        force: bool = False,
+        reason: Optional[str] = None,
+    ) -> MoveResult:
+        """in_progress -> completed with a summary (at most 200 characters); refused while a
+        dependency is not completed unless ``force`` with a ``reason`` (then recorded)."""
+        return self._move(
+            feature,
+            seq,
+            lambda doc, subs, now: tasks.complete(
+                doc, tasks.status_map(subs), summary, now, force=force, reason=reason
+            ),
+        )
+
+    def block(self, feature: str, seq: str, reason: str) -> MoveResult:
+        """pending or in_progress -> blocked, with a reason."""
+        return self._move(feature, seq, lambda doc, subs, now: tasks.block(doc, reason, now))
+
+    def unblock(self, feature: str, seq: str) -> MoveResult:
+        """blocked -> pending."""
+        return self._move(feature, seq, lambda doc, subs, now: tasks.unblock(doc, now))
+
+    def reopen(self, feature: str, seq: str, reason: str) -> MoveResult:
+        """completed -> pending, with a reason."""
+        return self._move(feature, seq, lambda doc, subs, now: tasks.reopen(doc, reason, now))
+
+    def claim(self, feature: str, agent: str) -> MoveResult:
+        """Start the next ready subtask for ``agent``, atomically.
+
+        Under the feature's lock: the first ready subtask in seq order is started for
+        ``agent`` and written before the lock is released. Refused with a
+        ``task-none-ready`` finding (saying how many are in progress, waiting and blocked)
+        when no subtask is ready.
+        """
+        with self.store.lock(feature):
+            stored = self.store.load(feature)
+            _check_task_file(stored)
+            subtasks = _taskview.subtask_map(stored)
+            seq = tasks.claimable(subtasks)
+            if seq is None:
+                _refuse_claim(stored)
+            target = _taskview.by_seq(stored)[str(seq)][0]
+            return self._decide_and_write(
+                stored,
+                target,
+                subtasks,
+                lambda doc, subs, now: tasks.start(doc, tasks.status_map(subs), agent, now),
+            )
+
+    def _move(self, feature: str, seq: str, decide: _Decide) -> MoveResult:
+        with self.store.lock(feature):
+            stored = self.store.load(feature)
+            target = _taskview.find_subtask(stored, seq)
+            _check_task_file(stored)
+            return self._decide_and_write(stored, target, _taskview.subtask_map(stored), decide)
+
+    def _decide_and_write(
+        self,
+        stored: StoredFeature,
+        target: StoredFile,
+        subtasks: Dict[str, Any],
+        decide: _Decide,
+    ) -> MoveResult:
+        assert target.document is not None  # find_subtask and subtask_map ensure it
+        new, move = decide(target.document, subtasks, self.clock.now())
+        self.store.save(stored.feature, target.name, new, target.revision)
+        documents = [new if f.name == target.name else f.document for f in stored.subtasks]
+        completed = sum(
+            1 for d in documents if isinstance(d, dict) and d.get("status") == tasks.COMPLETED
+        )
+        task = stored.task
+        warnings: List[str] = []
+        written = False
+        if task.document is None:
+            warnings.append(f"{task.location} does not exist: its counts were not updated")
+        else:
+            recounted = tasks.recount(task.document, documents)
+            if recounted != task.document:
+                self.store.save(stored.feature, task.name, recounted, task.revision)
+                written = True
+        return MoveResult(
+            move, new, target.location, written, completed, len(documents), tuple(warnings)
+        )
+
+
+def _graph(stored: StoredFeature) -> TaskGraph:
+    from .graph import TaskGraph, TaskNode
+
+    nodes = []
+    for seq, document in _taskview.subtask_map(stored).items():
+        doc = document or {}
+        status = doc.get("status")
+        deps = doc.get("depends_on")
+        nodes.append(
+            TaskNode(
+                seq,
+                status if isinstance(status, str) else "",
+                [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else [],
+            )
+        )
+    return TaskGraph(nodes)
+
+
+def _check_task_file(stored: StoredFeature) -> None:
+    task = stored.task
+    if task.document is None and task.problem != MISSING:
+        raise StateFileError(
+            task.location,
+            f"{task.problem}; fix or restore it first: every move rewrites its counts",
+        )
+
+
+def _refuse_claim(stored: StoredFeature) -> None:
+    from .findings import Finding
+
+    in_progress, waiting, blocked = _taskview.waiting(stored)
+    total = len(stored.subtasks)
+    if total and in_progress == waiting == blocked == 0:
+        message = f"every subtask of {stored.feature!r} is completed"
+        advice = "nothing left to claim"
+    else:
+        message = (
+            f"no subtask of {stored.feature!r} is ready: {in_progress} in progress, "
+            f"{waiting} waiting on dependencies, {blocked} blocked, of {total}"
+        )
+        advice = "wait for the subtasks in progress, or unblock a blocked one"
+    raise RuleViolation(
+        f"nothing to claim in {stored.feature!r}",
+        operation="claim",
+        feature=stored.feature,
+        findings=[Finding("task-none-ready", message, recommendation=advice)],
+    )

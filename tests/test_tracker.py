@@ -1,0 +1,376 @@
+"""The task tracker over both task stores: moves written back to the file they were read
+from, counts recomputed on every write, atomic claims, and bad files that never lose data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from stageflow import FileTaskStore, MemoryTaskStore, TaskTracker
+from stageflow.errors import ConflictError, NotFound, RuleViolation, StateFileError, UsageError
+from stageflow.testing import FakeClock
+
+SEED = Path(__file__).resolve().parent / "data" / "seed" / "order-management-mvp"
+FEATURE = "shop"
+
+Doc = Dict[str, Any]
+
+
+def sub(seq: str, status: str = "pending", deps: Optional[List[str]] = None, **extra: Any) -> Doc:
+    doc: Doc = {
+        "id": f"{FEATURE}-{seq}",
+        "seq": seq,
+        "title": f"Subtask {seq}",
+        "status": status,
+        "depends_on": deps or [],
+        "acceptance_criteria": ["works"],
+        "deliverables": [f"src/{seq}.py"],
+    }
+    if status in ("in_progress", "completed"):
+        doc.update(agent_id="a0", started_at="2026-01-01T00:00:00Z")
+    if status == "completed":
+        doc.update(completed_at="2026-01-01T01:00:00Z", completion_summary="done")
+    doc.update(extra)
+    return doc
+
+
+def task_doc(count: int = 0, completed: int = 0, **extra: Any) -> Doc:
+    doc: Doc = {
+        "id": FEATURE,
+        "name": "Shop",
+        "status": "active",
+        "objective": "Sell things",
+        "created_at": "2026-01-01T00:00:00Z",
+        "subtask_count": count,
+        "completed_count": completed,
+    }
+    doc.update(extra)
+    return doc
+
+
+@pytest.fixture(params=["memory", "files"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    return MemoryTaskStore() if request.param == "memory" else FileTaskStore(tmp_path)
+
+
+def tracker_for(store: Any) -> TaskTracker:
+    return TaskTracker(store, clock=FakeClock())
+
+
+def make_feature(store: Any, *subtasks: Doc, task: Optional[Doc] = None) -> TaskTracker:
+    store.create(FEATURE, task or task_doc(len(subtasks)), {s["seq"]: s for s in subtasks})
+    return tracker_for(store)
+
+
+def documents(store: Any) -> Dict[str, Optional[Doc]]:
+    stored = store.load(FEATURE)
+    return {f.name: f.document for f in (stored.task, *stored.subtasks)}
+
+
+def feature_dir(tmp_path: Path) -> Path:
+    return tmp_path / ".tmp" / "tasks" / FEATURE
+
+
+def snapshot(folder: Path) -> Dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+# -- the lifecycle through the store -------------------------------------------------------
+
+
+def test_a_subtask_goes_through_its_lifecycle_and_task_json_keeps_count(store: Any) -> None:
+    tracker = make_feature(store, sub("01"), sub("02", deps=["01"]))
+    started = tracker.start(FEATURE, "01", "coder-1")
+    assert (started.move.operation, started.move.status_after) == ("start", "in_progress")
+    assert started.subtask["agent_id"] == "coder-1"
+    assert started.subtask["started_at"] == "2026-01-01T00:00:00Z"
+    assert (started.completed, started.total, started.task_written) == (0, 2, False)
+
+    done = tracker.complete(FEATURE, "01", "  built it  ")
+    assert done.subtask["completion_summary"] == "built it"
+    assert (done.completed, done.total, done.task_written) == (1, 2, True)
+    stored = documents(store)
+    assert stored["subtask_01.json"] == done.subtask
+    assert stored["task.json"]["completed_count"] == 1  # type: ignore[index]
+
+    tracker.block(FEATURE, "02", "waiting for the API key")
+    tracker.unblock(FEATURE, "02")
+    reopened = tracker.reopen(FEATURE, "01", "the tests were wrong")
+    assert reopened.subtask["status"] == "pending"
+    assert documents(store)["task.json"]["completed_count"] == 0  # type: ignore[index]
+
+
+def test_start_is_refused_while_a_dependency_is_not_completed_and_nothing_changes(
+    store: Any,
+) -> None:
+    tracker = make_feature(store, sub("01", "in_progress"), sub("02", deps=["01"]))
+    before = documents(store)
+    with pytest.raises(RuleViolation) as refused:
+        tracker.start(FEATURE, "02", "coder-2")
+    assert [f.code for f in refused.value.findings] == ["task-dependency-unmet"]
+    assert documents(store) == before
+
+
+def test_a_forced_completion_is_recorded_in_the_subtask(store: Any) -> None:
+    tracker = make_feature(store, sub("01"), sub("02", "in_progress", deps=["01"]))
+    with pytest.raises(RuleViolation):
+        tracker.complete(FEATURE, "02", "done")
+    result = tracker.complete(FEATURE, "02", "done", force=True, reason="01 is a doc task")
+    assert result.move.forced
+    assert result.subtask["forced_completion"]["unmet_dependencies"] == [
+        {"seq": "01", "status": "pending"}
+    ]
+
+
+def test_a_refused_transition_names_the_allowed_moves(store: Any) -> None:
+    tracker = make_feature(store, sub("01", "completed"))
+    with pytest.raises(RuleViolation) as refused:
+        tracker.start(FEATURE, "01", "coder-1")
+    assert "allowed moves from completed: reopen" in str(refused.value)
+
+
+def test_every_write_recomputes_stale_counts_in_task_json(store: Any) -> None:
+    tracker = make_feature(
+        store, sub("01", "completed"), sub("02"), task=task_doc(count=7, completed=5)
+    )
+    result = tracker.start(FEATURE, "02", "coder-1")
+    assert result.task_written
+    task = documents(store)["task.json"]
+    assert (task["subtask_count"], task["completed_count"]) == (2, 1)  # type: ignore[index]
+
+
+def test_unknown_fields_are_kept_verbatim_in_subtask_and_task(store: Any) -> None:
+    extra = {"x_owner": {"team": "payments", "tags": ["a", "b"]}, "notes": None}
+    tracker = make_feature(store, sub("01", **extra), task=task_doc(1, 0, x_board={"column": 3}))
+    tracker.start(FEATURE, "01", "coder-1")
+    tracker.complete(FEATURE, "01", "done")
+    stored = documents(store)
+    assert stored["subtask_01.json"]["x_owner"] == extra["x_owner"]  # type: ignore[index]
+    assert "notes" in stored["subtask_01.json"]  # type: ignore[operator]
+    assert stored["task.json"]["x_board"] == {"column": 3}  # type: ignore[index]
+    assert list(stored["subtask_01.json"])[:5] == ["id", "seq", "title", "status", "depends_on"]  # type: ignore[arg-type]
+
+
+def test_an_unknown_seq_is_not_found_and_names_the_nearest_seq(store: Any) -> None:
+    tracker = make_feature(store, sub("01"), sub("02"))
+    with pytest.raises(NotFound) as missing:
+        tracker.start(FEATURE, "2", "coder-1")
+    assert "did you mean '02'" in str(missing.value)
+    with pytest.raises(NotFound):
+        tracker.start("nothing-here", "01", "coder-1")
+
+
+def test_seqs_of_any_length_are_tasks(store: Any) -> None:
+    tracker = make_feature(store, sub("09"), sub("117", deps=["09"]), sub("04210"))
+    assert [r["seq"] for r in tracker.ready(FEATURE)] == ["09", "04210"]
+    tracker.start(FEATURE, "09", "a")
+    tracker.complete(FEATURE, "09", "done")
+    assert [r["seq"] for r in tracker.ready(FEATURE)] == ["117", "04210"]
+
+
+# -- claims --------------------------------------------------------------------------------
+
+
+def test_claim_starts_the_first_ready_subtask_in_seq_order(store: Any) -> None:
+    tracker = make_feature(store, sub("01", "completed"), sub("02", deps=["03"]), sub("03"))
+    first = tracker.claim(FEATURE, "agent-a")
+    assert (first.move.seq, first.subtask["agent_id"]) == ("03", "agent-a")
+    with pytest.raises(RuleViolation) as nothing:
+        tracker.claim(FEATURE, "agent-b")
+    (finding,) = nothing.value.findings
+    assert finding.code == "task-none-ready"
+    assert "1 in progress, 1 waiting on dependencies, 0 blocked" in finding.message
+
+
+def test_claim_says_when_everything_is_completed(store: Any) -> None:
+    tracker = make_feature(store, sub("01", "completed"))
+    with pytest.raises(RuleViolation) as nothing:
+        tracker.claim(FEATURE, "agent-a")
+    assert "every subtask" in nothing.value.findings[0].message
+
+
+def test_concurrent_claims_from_threads_never_hand_out_a_subtask_twice(store: Any) -> None:
+    count = 40
+    tracker = make_feature(store, *(sub(f"{n:02d}") for n in range(1, count + 1)))
+    claimed: List[str] = []
+    lock = threading.Lock()
+
+    def work(agent: str) -> None:
+        mine = TaskTracker(store, clock=FakeClock())
+        while True:
+            try:
+                result = mine.claim(FEATURE, agent)
+            except RuleViolation:
+                return
+            with lock:
+                claimed.append(str(result.move.seq))
+
+    threads = [threading.Thread(target=work, args=(f"agent-{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == [f"{n:02d}" for n in range(1, count + 1)]
+    assert tracker.summary(FEATURE)["counts"]["in_progress"] == count
+
+
+# -- bad files -----------------------------------------------------------------------------
+
+
+def test_a_malformed_task_json_refuses_every_move_and_changes_no_byte(tmp_path: Path) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"), sub("02"))
+    folder = feature_dir(tmp_path)
+    (folder / "task.json").write_text('{"id": "shop", "subtask_count": 2,')
+    before = snapshot(folder)
+    for move in (
+        lambda: tracker.start(FEATURE, "01", "a"),
+        lambda: tracker.claim(FEATURE, "a"),
+        lambda: tracker.block(FEATURE, "02", "why"),
+    ):
+        with pytest.raises(StateFileError) as broken:
+            move()
+        assert broken.value.path == f".tmp/tasks/{FEATURE}/task.json"
+        assert "truncated JSON" in broken.value.problem
+    assert snapshot(folder) == before
+
+
+def test_a_missing_task_json_still_moves_the_subtask_and_says_so(tmp_path: Path) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"))
+    (feature_dir(tmp_path) / "task.json").unlink()
+    result = tracker.start(FEATURE, "01", "a")
+    assert result.warnings == (
+        f".tmp/tasks/{FEATURE}/task.json does not exist: its counts were not updated",
+    )
+    assert not (feature_dir(tmp_path) / "task.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "the file is empty"),
+        (b'{"seq": "02", "status": "pend', "truncated JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (b"[1, 2]", "expected a JSON object, found an array"),
+    ],
+)
+def test_a_malformed_subtask_is_an_error_naming_it_and_others_still_move(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"), sub("02"), sub("03", deps=["02"]))
+    folder = feature_dir(tmp_path)
+    (folder / "subtask_02.json").write_bytes(content)
+    with pytest.raises(StateFileError) as broken:
+        tracker.start(FEATURE, "02", "a")
+    assert broken.value.path == f".tmp/tasks/{FEATURE}/subtask_02.json"
+    assert problem in broken.value.problem
+    assert (folder / "subtask_02.json").read_bytes() == content
+    # The others move; a dependency on the broken file is never satisfied.
+    assert tracker.start(FEATURE, "01", "a").move.seq == "01"
+    with pytest.raises(RuleViolation):
+        tracker.start(FEATURE, "03", "a")
+    summary = tracker.summary(FEATURE)
+    assert summary["problems"] == [
+        {"file": f".tmp/tasks/{FEATURE}/subtask_02.json", "problem": broken.value.problem}
+    ]
+    assert summary["subtask_count"] == 3
+    assert (folder / "subtask_02.json").read_bytes() == content
+
+
+def test_a_write_goes_to_the_file_read_never_to_a_name_built_from_its_seq(
+    tmp_path: Path,
+) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"))
+    folder = feature_dir(tmp_path)
+    # The public tool rebuilt the name from "seq": "2" and wrote subtask_2.json, which it
+    # never read again. Here the file keeps its name whatever its content says.
+    doc = sub("2")
+    (folder / "subtask_02.json").write_text(json.dumps(doc))
+    tracker.start(FEATURE, "02", "a")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "subtask_01.json",
+        "subtask_02.json",
+        "task.json",
+    ]
+    assert json.loads((folder / "subtask_02.json").read_text())["status"] == "in_progress"
+    # Addressed by the seq inside it, the same file is found.
+    tracker.complete(FEATURE, "2", "done")
+    assert json.loads((folder / "subtask_02.json").read_text())["status"] == "completed"
+
+
+def test_two_files_holding_one_seq_are_ambiguous_and_never_claimed(tmp_path: Path) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"), sub("02"))
+    folder = feature_dir(tmp_path)
+    (folder / "subtask_03.json").write_text(json.dumps(sub("07")))
+    (folder / "subtask_04.json").write_text(json.dumps(sub("07")))
+    with pytest.raises(UsageError, match=r"held by .*subtask_03\.json, .*subtask_04\.json"):
+        tracker.start(FEATURE, "07", "a")
+    # A file name is unique: subtask_02.json is "02" even if another file says seq "02".
+    (folder / "subtask_05.json").write_text(json.dumps(sub("02")))
+    assert tracker.claim(FEATURE, "a").move.seq == "01"
+    with pytest.raises(RuleViolation):  # "02" and "07" are each held twice: never claimed
+        tracker.claim(FEATURE, "b")
+    assert tracker.start(FEATURE, "02", "a").location.endswith("subtask_02.json")
+
+
+def test_a_file_changed_after_it_was_read_is_a_conflict(store: Any) -> None:
+    make_feature(store, sub("01"))
+    stored = store.load(FEATURE)
+    first = stored.subtasks[0]
+    store.save(FEATURE, first.name, {**first.document, "title": "Renamed"}, first.revision)
+    with pytest.raises(ConflictError):
+        store.save(FEATURE, first.name, first.document, first.revision)
+    assert documents(store)["subtask_01.json"]["title"] == "Renamed"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", ["../x.json", "subtask_1.json", "task.json.bak", "/etc/x"])
+def test_a_store_writes_only_task_file_names(store: Any, name: str) -> None:
+    make_feature(store, sub("01"))
+    with pytest.raises(UsageError):
+        store.save(FEATURE, name, {}, None)
+
+
+def test_creating_an_existing_feature_is_a_conflict(store: Any) -> None:
+    make_feature(store, sub("01"))
+    with pytest.raises(ConflictError):
+        store.create(FEATURE, task_doc(), {})
+
+
+# -- layouts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["", "active/", "completed/"])
+def test_every_layout_is_read_and_written_in_place(tmp_path: Path, layout: str) -> None:
+    folder = tmp_path / ".tmp" / "tasks" / f"{layout}order-management-mvp"
+    shutil.copytree(SEED, folder)
+    tracker = TaskTracker(FileTaskStore(tmp_path), clock=FakeClock())
+    assert tracker.features() == ["order-management-mvp"]
+    result = tracker.claim("order-management-mvp", "coder-1")
+    assert result.location == f".tmp/tasks/{layout}order-management-mvp/subtask_01.json"
+    assert json.loads((folder / "subtask_01.json").read_text())["agent_id"] == "coder-1"
+    assert sorted(os.listdir(tmp_path / ".tmp" / "tasks")) == [
+        layout.rstrip("/") or "order-management-mvp"
+    ]
+
+
+def test_the_seed_feature_reads_as_the_seed_says(tmp_path: Path) -> None:
+    shutil.copytree(SEED, tmp_path / ".tmp" / "tasks" / "order-management-mvp")
+    tracker = TaskTracker(root=tmp_path)
+    summary = tracker.summary("order-management-mvp")
+    assert (summary["subtask_count"], summary["completed_count"], summary["progress"]) == (12, 0, 0)
+    assert [r["seq"] for r in tracker.ready("order-management-mvp")] == ["01"]
+    assert [r["seq"] for r in tracker.ready("order-management-mvp", parallel_only=True)] == ["01"]
+    blocked = {b.seq: b.waiting for b in tracker.blocked("order-management-mvp")}
+    assert blocked["07"] == ("03", "04", "05")
+    tree = tracker.deps("order-management-mvp", "07")
+    assert [e.seq for e in tree.entries].count("02") == 3  # once expanded, twice "shown above"
