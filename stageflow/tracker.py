@@ -213,7 +213,10 @@ class TaskTracker:
         decide: _Decide,
     ) -> MoveResult:
         assert target.document is not None  # find_subtask and subtask_map ensure it
-        new, move = decide(target.document, subtasks, self.clock.now())
+        try:
+            new, move = decide(target.document, subtasks, self.clock.now())
+        except StateFileError as exc:  # a subtask the lifecycle cannot read: name its file
+            raise StateFileError(target.location, exc.problem) from None
         self.store.save(stored.feature, target.name, new, target.revision)
         documents = [new if f.name == target.name else f.document for f in stored.subtasks]
         completed = sum(

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stageflow import FileTaskStore, MemoryTaskStore, TaskTracker
 from stageflow.errors import ConflictError, NotFound, RuleViolation, StateFileError, UsageError
@@ -285,6 +287,26 @@ def test_a_malformed_subtask_is_an_error_naming_it_and_others_still_move(
     assert (folder / "subtask_02.json").read_bytes() == content
 
 
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"status": "done"}, "unknown status 'done'"),
+        ({"depends_on": "01"}, "depends_on must be an array"),
+    ],
+)
+def test_a_subtask_the_lifecycle_cannot_read_is_an_error_naming_its_file(
+    store: Any, change: Doc, problem: str
+) -> None:
+    tracker = make_feature(store, sub("01"), sub("02", **change))
+    before = documents(store)
+    with pytest.raises(StateFileError) as broken:
+        tracker.start(FEATURE, "02", "a")
+    assert broken.value.path.endswith("subtask_02.json")
+    assert problem in broken.value.problem
+    assert documents(store) == before
+    assert tracker.claim(FEATURE, "a").move.seq == "01"
+
+
 def test_a_write_goes_to_the_file_read_never_to_a_name_built_from_its_seq(
     tmp_path: Path,
 ) -> None:
@@ -374,3 +396,70 @@ def test_the_seed_feature_reads_as_the_seed_says(tmp_path: Path) -> None:
     assert blocked["07"] == ("03", "04", "05")
     tree = tracker.deps("order-management-mvp", "07")
     assert [e.seq for e in tree.entries].count("02") == 3  # once expanded, twice "shown above"
+
+
+# -- both stores, random operations ----------------------------------------------------------
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["start", "complete", "force", "block", "unblock", "reopen", "claim"]),
+        st.sampled_from(["01", "02", "03", "04", "05"]),
+    ),
+    max_size=25,
+)
+
+
+def apply_operation(tracker: TaskTracker, operation: str, seq: str) -> Any:
+    try:
+        if operation == "start":
+            result = tracker.start(FEATURE, seq, "a")
+        elif operation == "complete":
+            result = tracker.complete(FEATURE, seq, "done")
+        elif operation == "force":
+            result = tracker.complete(FEATURE, seq, "done", force=True, reason="trust me")
+        elif operation == "block":
+            result = tracker.block(FEATURE, seq, "stuck")
+        elif operation == "unblock":
+            result = tracker.unblock(FEATURE, seq)
+        elif operation == "reopen":
+            result = tracker.reopen(FEATURE, seq, "again")
+        else:
+            result = tracker.claim(FEATURE, "b")
+    except RuleViolation as refused:
+        return ("refused", sorted(f.code for f in refused.findings))
+    return ("done", result.move.to_dict(), result.completed, result.total)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    deps=st.lists(
+        st.lists(st.sampled_from(["01", "02", "03", "04", "05"]), max_size=2),
+        min_size=5,
+        max_size=5,
+    ),
+    operations=OPERATIONS,
+)
+def test_random_operations_behave_the_same_in_memory_and_on_files(
+    tmp_path_factory: pytest.TempPathFactory, deps: List[List[str]], operations: Any
+) -> None:
+    subtasks = [
+        sub(f"{n:02d}", deps=[d for d in deps[n - 1] if d != f"{n:02d}"]) for n in range(1, 6)
+    ]
+    memory, files = MemoryTaskStore(), FileTaskStore(tmp_path_factory.mktemp("tasks"))
+    trackers = [make_feature(store, *subtasks) for store in (memory, files)]
+    for operation, seq in operations:
+        before = [documents(s) for s in (memory, files)]
+        outcomes = [apply_operation(t, operation, seq) for t in trackers]
+        assert outcomes[0] == outcomes[1]
+        after = [documents(s) for s in (memory, files)]
+        assert after[0] == after[1]
+        if outcomes[0][0] == "refused":
+            assert after == before  # a refused move writes nothing
+        task = after[0]["task.json"]
+        assert task is not None
+        completed = sum(
+            1 for n, d in after[0].items() if n != "task.json" and d and d["status"] == "completed"
+        )
+        assert task["completed_count"] == completed
