@@ -15,7 +15,7 @@ import os
 # typing is imported only by type checkers: this module is on the CLI's fast path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List
+    from typing import List, Optional
 
 
 __all__ = ["fsync_dir", "list_dir", "make_dirs", "read_bytes", "write_atomic"]
@@ -64,8 +64,11 @@ def make_dirs(folder: str) -> None:
         fsync_dir(os.path.dirname(created))
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably (creating parent folders)."""
+def write_atomic(path: str, data: bytes, mode: Optional[int] = None) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (creating parent folders).
+
+    The new file gets permission bits ``mode`` (default: ``0o666`` less the umask).
+    """
     folder = os.path.dirname(os.path.abspath(path))
     make_dirs(folder)
     # tempfile is not imported on purpose: it drags random, shutil and hashlib into start-up.
@@ -77,7 +80,7 @@ def write_atomic(path: str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, 0o666 & ~_current_umask())
+        os.chmod(temp, (0o666 & ~_current_umask()) if mode is None else mode)
         os.replace(temp, path)
     except BaseException:
         try:  # noqa: SIM105 - contextlib is kept off the fast path

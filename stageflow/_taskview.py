@@ -1,79 +1,80 @@
-"""Pure views of a stored feature: which file holds which seq, counts, ready subtasks.
+"""Pure views of a stored feature: which file is which subtask, counts, ready subtasks.
+
+A subtask's identity is the seq of its **file name** (``subtask_07.json`` is subtask
+``07``): that is where a write must go, and file names are unique. A file whose ``seq``
+field says something else is *unusable* until one of them is fixed: it is neither ready
+nor completed, no move touches it, and it is listed under ``problems`` (the validator's
+``seq-filename`` finding). So a claim and the move that follows always name the same file.
 
 Functions here take a :class:`~stageflow.storage._taskdocs.StoredFeature` and return plain
-values; they read no file and never raise for a bad file (an unreadable subtask is neither
-ready nor completed, and is listed under ``problems``). The CLI renders what they return,
-and :class:`~stageflow.tracker.TaskTracker` decides with them. Nothing heavy is imported:
-``stageflow task status`` runs on them.
+values; they read no file and never raise for a bad file. The CLI renders what they
+return, and :class:`~stageflow.tracker.TaskTracker` decides with them. Nothing heavy is
+imported: ``stageflow task status`` runs on them.
 """
 
 from __future__ import annotations
 
-from ._names import seq_key
 from .errors import NotFound, StateFileError, UsageError
 from .storage._taskdocs import MISSING
 from .tasks import COMPLETED, STATUSES, ready_seqs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional
 
+    from .graph import TaskGraph
     from .storage._taskdocs import StoredFeature, StoredFile
 
-__all__ = ["by_seq", "find_subtask", "ready", "subtask_map", "summary"]
+__all__ = [
+    "by_seq",
+    "find_subtask",
+    "graph_of",
+    "problem_of",
+    "problems",
+    "ready",
+    "subtask_map",
+    "summary",
+]
 
 
-def seq_of(file: StoredFile) -> Optional[str]:
-    """The subtask's seq: the document's ``seq`` when it is a string, else the file's."""
-    document = file.document
-    if document is not None:
-        seq = document.get("seq")
-        if isinstance(seq, str):
-            return seq
-    return file.seq
+def problem_of(file: StoredFile) -> Optional[str]:
+    """Why the subtask in ``file`` cannot be used, or ``None``."""
+    if file.document is None:
+        return str(file.problem)
+    inside = file.document.get("seq", file.seq)
+    if inside != file.seq:
+        return (
+            f"its seq field says {inside!r} but its file name says {file.seq!r}; "
+            "rename the file or fix the seq"
+        )
+    return None
 
 
-def by_seq(stored: StoredFeature) -> Dict[str, List[StoredFile]]:
-    """seq -> the files that hold it (more than one when seqs are duplicated), seq order."""
-    found: Dict[str, List[StoredFile]] = {}
-    for file in stored.subtasks:
-        seq = seq_of(file)
-        if seq is not None:
-            found.setdefault(seq, []).append(file)
-    return {seq: found[seq] for seq in sorted(found, key=seq_key)}
+def by_seq(stored: StoredFeature) -> Dict[str, StoredFile]:
+    """seq (of the file name) -> file, in seq order."""
+    return {str(file.seq): file for file in stored.subtasks}
 
 
 def subtask_map(stored: StoredFeature) -> Dict[str, Any]:
-    """seq -> subtask document, as :mod:`stageflow.tasks` takes it.
-
-    A seq held by an unreadable file, or by more than one file, maps to ``None``: it is
-    neither ready nor completed, so it can be neither claimed nor satisfy a dependency
-    until the files are fixed.
-    """
-    return {
-        seq: files[0].document if len(files) == 1 else None for seq, files in by_seq(stored).items()
-    }
+    """seq -> subtask document, as :mod:`stageflow.tasks` takes it; an unusable file maps
+    to ``None`` (neither ready nor completed)."""
+    return {str(file.seq): None if problem_of(file) else file.document for file in stored.subtasks}
 
 
 def find_subtask(stored: StoredFeature, seq: str) -> StoredFile:
-    """The file of subtask ``seq``: the one named ``subtask_{seq}.json``, else the one file
-    whose document has that seq.
+    """The file ``subtask_{seq}.json``, ready to be moved.
 
-    Raises :class:`NotFound` (with the nearest seqs named), :class:`UsageError` when
-    several files claim the seq, and :class:`StateFileError` when the file cannot be used.
+    Raises :class:`NotFound` (naming the seq meant, when only leading zeros differ),
+    :class:`UsageError` for a seq that is not a string, and :class:`StateFileError` naming
+    the file when it cannot be used.
     """
     if not isinstance(seq, str) or not seq:
         raise UsageError(f"a seq is a non-empty string such as '01', not {seq!r}")
-    named = [f for f in stored.subtasks if f.seq == seq]
-    found = named or [f for f in stored.subtasks if f.document and f.document.get("seq") == seq]
-    if len(found) > 1:
-        raise UsageError(
-            f"seq {seq!r} of feature {stored.feature!r} is held by "
-            f"{', '.join(f.location for f in found)}; give each subtask its own seq"
-        )
-    if not found:
+    file = by_seq(stored).get(seq)
+    if file is None:
         known = list(by_seq(stored))
-        similar = [s for s in known if seq.isdigit() and s.isdigit() and int(s) == int(seq)]
+        digits = seq.isascii() and seq.isdigit()
+        similar = [s for s in known if digits and s.isdigit() and s.lstrip("0") == seq.lstrip("0")]
         hint = f"; did you mean {similar[0]!r}?" if similar else ""
         shown = ", ".join(known[:20]) + (", ..." if len(known) > 20 else "")
         raise NotFound(
@@ -81,9 +82,9 @@ def find_subtask(stored: StoredFeature, seq: str) -> StoredFile:
             f" (seqs: {shown or 'none'}){hint}",
             stored.feature,
         )
-    file = found[0]
-    if file.document is None:
-        raise StateFileError(file.location, str(file.problem))
+    problem = problem_of(file)
+    if problem is not None:
+        raise StateFileError(file.location, problem)
     return file
 
 
@@ -96,10 +97,10 @@ def _row(file: StoredFile) -> Dict[str, Any]:
 
     deps = document.get("depends_on")
     return {
-        "seq": seq_of(file),
+        "seq": file.seq,
         "file": file.location,
         "title": text("title"),
-        "status": text("status"),
+        "status": text("status") if file.document is not None else None,
         "agent_id": text("agent_id"),
         "depends_on": [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else [],
         "parallel": document.get("parallel") is True,
@@ -107,24 +108,36 @@ def _row(file: StoredFile) -> Dict[str, Any]:
 
 
 def problems(stored: StoredFeature) -> List[Dict[str, str]]:
-    """Every file that could not be used: ``{"file", "problem"}``."""
-    found = [{"file": f.location, "problem": str(f.problem)} for f in stored.subtasks if f.problem]
-    if stored.task.problem:
-        found.insert(0, {"file": stored.task.location, "problem": str(stored.task.problem)})
+    """Every file that cannot be used: ``{"file", "problem"}``. A missing ``task.json`` is
+    not one (moves work without it); :func:`summary` says it is missing."""
+    found = []
+    if stored.task.problem and stored.task.problem != MISSING:
+        found.append({"file": stored.task.location, "problem": str(stored.task.problem)})
+    for file in stored.subtasks:
+        problem = problem_of(file)
+        if problem is not None:
+            found.append({"file": file.location, "problem": problem})
     return found
 
 
 def summary(stored: StoredFeature) -> Dict[str, Any]:
     """The feature's status: counts from the subtask files (never from ``task.json``'s own
-    counts, which are a cache), progress, one row per subtask, and unusable files."""
+    counts, which are a cache), progress, one row per subtask, and unusable files.
+
+    ``counts`` has one entry per status, ``other`` for a status outside them and
+    ``unreadable`` for files that could not be read. ``progress`` is the completed
+    percentage, rounded half up.
+    """
     task = stored.task.document or {}
     counts = dict.fromkeys(STATUSES, 0)
-    other = 0
+    other = unreadable = 0
     rows = []
     for file in stored.subtasks:
         row = _row(file)
         rows.append(row)
-        if row["status"] in counts:
+        if file.document is None:
+            unreadable += 1
+        elif row["status"] in counts:
             counts[row["status"]] += 1
         else:
             other += 1
@@ -144,8 +157,8 @@ def summary(stored: StoredFeature) -> Dict[str, Any]:
         "has_task_file": stored.task.problem != MISSING,
         "subtask_count": total,
         "completed_count": done,
-        "progress": round(done * 100 / total) if total else 0,
-        "counts": {**counts, "other": other},
+        "progress": (200 * done + total) // (2 * total) if total else 0,
+        "counts": {**counts, "other": other, "unreadable": unreadable},
         "subtasks": rows,
         "problems": problems(stored),
     }
@@ -155,15 +168,25 @@ def ready(stored: StoredFeature, parallel_only: bool = False) -> List[Dict[str, 
     """The rows of the ready subtasks (pending, every dependency completed), seq order;
     with ``parallel_only``, only those with ``parallel: true``."""
     files = by_seq(stored)
-    rows = [_row(files[seq][0]) for seq in ready_seqs(subtask_map(stored))]
+    rows = [_row(files[seq]) for seq in ready_seqs(subtask_map(stored))]
     return [r for r in rows if r["parallel"]] if parallel_only else rows
 
 
-def waiting(stored: StoredFeature) -> Tuple[int, int, int]:
-    """(in progress, pending but waiting on dependencies, blocked): why nothing is ready."""
-    counts = summary(stored)["counts"]
-    return (
-        counts["in_progress"],
-        counts["pending"] - len(ready(stored)),
-        counts["blocked"],
-    )
+def graph_of(stored: StoredFeature) -> TaskGraph:
+    """The feature's dependency graph: one node per subtask file (an unusable one has no
+    status and no dependencies). Imports :mod:`stageflow.graph` (attrs) when called."""
+    from .graph import TaskGraph, TaskNode
+
+    nodes = []
+    for seq, document in subtask_map(stored).items():
+        doc = document or {}
+        status = doc.get("status")
+        deps = doc.get("depends_on")
+        nodes.append(
+            TaskNode(
+                seq,
+                status if isinstance(status, str) else "",
+                [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else [],
+            )
+        )
+    return TaskGraph(nodes)

@@ -7,15 +7,23 @@ counts recomputed. :meth:`TaskTracker.claim` picks the next ready subtask and st
 under that same lock, so concurrent claimers -- threads or processes -- never receive the
 same subtask.
 
+A subtask is addressed by the seq of its file name, and written back to that file (see
+:mod:`stageflow._taskview`): a file whose ``seq`` field disagrees with its name, or that
+cannot be read, is refused (:class:`~stageflow.errors.StateFileError` naming it) and left
+as it is.
+
 Crash behaviour: each file is replaced atomically, so a reader sees an old or a new file,
 never a mix. The subtask is written before ``task.json``; a writer killed between the two
 leaves the subtask's new state and stale counts in ``task.json``, which the next write
 recomputes (``task validate`` reports them meanwhile). Counts shown by :meth:`summary` come
 from the subtask files themselves, so they are always exact.
 
-A malformed ``task.json`` refuses every move (nothing is written): its counts could not be
-rewritten without destroying it. A missing ``task.json`` does not: the subtask is written
-and the result says the counts were not.
+Once the subtask is written, the move has happened: a problem with ``task.json`` after that
+(it changed under a tool that ignores the lock, or it cannot be written) becomes a warning
+in the result, never an error that would make the caller retry a move already made. A
+malformed ``task.json`` refuses every move before anything is written: its counts could not
+be rewritten without destroying it. A missing ``task.json`` does not: the subtask is
+written and the result says the counts were not.
 """
 
 from __future__ import annotations
@@ -42,11 +50,13 @@ if TYPE_CHECKING:
     _Decide = Callable[[Dict[str, Any], Dict[str, Any], datetime], Tuple[Dict[str, Any], TaskMove]]
 
     class MoveResult(NamedTuple):
-        """What a move did: the :class:`~stageflow.tasks.TaskMove`, the subtask as written,
-        the file it was written to, whether ``task.json`` was rewritten, the feature's
-        ``(completed, total)`` counts after the move, and warnings."""
+        """What a move did: the :class:`~stageflow.tasks.TaskMove`, the seq of the subtask
+        (its file name's), the subtask as written, the file it was written to, whether
+        ``task.json`` was rewritten, the feature's ``(completed, total)`` counts after the
+        move, and warnings."""
 
         move: TaskMove
+        seq: str
         subtask: Dict[str, Any]
         location: str
         task_written: bool
@@ -59,7 +69,7 @@ else:
 
     MoveResult = collections.namedtuple(
         "MoveResult",
-        ["move", "subtask", "location", "task_written", "completed", "total", "warnings"],
+        ["move", "seq", "subtask", "location", "task_written", "completed", "total", "warnings"],
     )
     MoveResult.__doc__ = "What a move did (see stageflow.tracker)."
 
@@ -114,10 +124,8 @@ class TaskTracker:
         return _taskview.ready(self.load(feature), parallel_only)
 
     def graph(self, feature: str) -> TaskGraph:
-        """The feature's dependency graph: one node per seq (see
-        :func:`stageflow._taskview.subtask_map`; a seq held by an unusable or duplicated
-        file is a node without status or dependencies)."""
-        return _graph(self.load(feature))
+        """The feature's dependency graph (see :func:`stageflow._taskview.graph_of`)."""
+        return _taskview.graph_of(self.load(feature))
 
     def blocked(self, feature: str) -> Tuple[BlockedTask, ...]:
         """Subtasks that cannot start: explicitly blocked, or pending with a dependency that
@@ -131,8 +139,8 @@ class TaskTracker:
         from .graph import deps_tree
 
         stored = self.load(feature)
-        target = _taskview.find_subtask(stored, seq)
-        return deps_tree(_graph(stored), _taskview.seq_of(target) or seq)
+        _taskview.find_subtask(stored, seq)
+        return deps_tree(_taskview.graph_of(stored), seq)
 
     # -- moves -----------------------------------------------------------------------------
 
@@ -190,7 +198,7 @@ class TaskTracker:
             seq = tasks.claimable(subtasks)
             if seq is None:
                 _refuse_claim(stored)
-            target = _taskview.by_seq(stored)[str(seq)][0]
+            target = _taskview.by_seq(stored)[str(seq)]
             return self._decide_and_write(
                 stored,
                 target,
@@ -217,42 +225,48 @@ class TaskTracker:
             new, move = decide(target.document, subtasks, self.clock.now())
         except StateFileError as exc:  # a subtask the lifecycle cannot read: name its file
             raise StateFileError(target.location, exc.problem) from None
-        self.store.save(stored.feature, target.name, new, target.revision)
-        documents = [new if f.name == target.name else f.document for f in stored.subtasks]
+        self.store.save(stored.feature, target.location, new, target.revision)
+        # From here on the move has happened: task.json problems are warnings.
+        documents = [new if f is target else f.document for f in stored.subtasks]
+        written, warnings = self._recount(stored, documents)
         completed = sum(
             1 for d in documents if isinstance(d, dict) and d.get("status") == tasks.COMPLETED
         )
-        task = stored.task
-        warnings: List[str] = []
-        written = False
-        if task.document is None:
-            warnings.append(f"{task.location} does not exist: its counts were not updated")
-        else:
-            recounted = tasks.recount(task.document, documents)
-            if recounted != task.document:
-                self.store.save(stored.feature, task.name, recounted, task.revision)
-                written = True
         return MoveResult(
-            move, new, target.location, written, completed, len(documents), tuple(warnings)
+            move,
+            str(target.seq),
+            new,
+            target.location,
+            written,
+            completed,
+            len(documents),
+            tuple(warnings),
         )
 
+    def _recount(
+        self, stored: StoredFeature, documents: List[Optional[Dict[str, Any]]]
+    ) -> Tuple[bool, List[str]]:
+        """Rewrite ``task.json``'s counts; (whether it was written, warnings)."""
+        from .errors import ConflictError, StageflowError
 
-def _graph(stored: StoredFeature) -> TaskGraph:
-    from .graph import TaskGraph, TaskNode
-
-    nodes = []
-    for seq, document in _taskview.subtask_map(stored).items():
-        doc = document or {}
-        status = doc.get("status")
-        deps = doc.get("depends_on")
-        nodes.append(
-            TaskNode(
-                seq,
-                status if isinstance(status, str) else "",
-                [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else [],
-            )
-        )
-    return TaskGraph(nodes)
+        task = stored.task
+        for _ in range(3):
+            if task.document is None:
+                why = (
+                    "does not exist" if task.problem == MISSING else f"is unusable ({task.problem})"
+                )
+                return False, [f"{task.location} {why}: its counts were not updated"]
+            recounted = tasks.recount(task.document, documents)
+            if recounted == task.document:
+                return False, []
+            try:
+                self.store.save(stored.feature, task.location, recounted, task.revision)
+                return True, []
+            except ConflictError:  # changed by a tool that ignores the lock: read it again
+                task = self.store.load(stored.feature).task
+            except (StageflowError, OSError) as exc:
+                return False, [f"{task.location}: its counts were not updated ({exc})"]
+        return False, [f"{task.location} kept changing: its counts were not updated"]
 
 
 def _check_task_file(stored: StoredFeature) -> None:
@@ -267,20 +281,28 @@ def _check_task_file(stored: StoredFeature) -> None:
 def _refuse_claim(stored: StoredFeature) -> None:
     from .findings import Finding
 
-    in_progress, waiting, blocked = _taskview.waiting(stored)
-    total = len(stored.subtasks)
-    if total and in_progress == waiting == blocked == 0:
+    view = _taskview.summary(stored)
+    counts, total = view["counts"], view["subtask_count"]
+    unusable = [p["file"] for p in view["problems"] if p["file"] != stored.task.location]
+    if total and counts["completed"] == total:
+        code = "task-all-completed"
         message = f"every subtask of {stored.feature!r} is completed"
         advice = "nothing left to claim"
     else:
+        waiting = counts["pending"] - len(_taskview.ready(stored))
+        code = "task-none-ready"
         message = (
-            f"no subtask of {stored.feature!r} is ready: {in_progress} in progress, "
-            f"{waiting} waiting on dependencies, {blocked} blocked, of {total}"
+            f"no subtask of {stored.feature!r} is ready: {counts['in_progress']} in progress, "
+            f"{waiting} waiting on dependencies, {counts['blocked']} blocked, "
+            f"{counts['completed']} completed, of {total}"
         )
         advice = "wait for the subtasks in progress, or unblock a blocked one"
+        if unusable:
+            message += f"; unusable: {', '.join(unusable)}"
+            advice = "fix the unusable files (stageflow task validate), " + advice
     raise RuleViolation(
         f"nothing to claim in {stored.feature!r}",
         operation="claim",
         feature=stored.feature,
-        findings=[Finding("task-none-ready", message, recommendation=advice)],
+        findings=[Finding(code, message, recommendation=advice)],
     )

@@ -87,6 +87,7 @@ def test_status_of_one_feature_in_text_and_json(project: Path) -> None:
         "completed": 0,
         "blocked": 0,
         "other": 0,
+        "unreadable": 0,
     }
     assert [row["seq"] for row in view["subtasks"]] == [f"{n:02d}" for n in range(1, 13)]
 
@@ -224,6 +225,8 @@ def test_claim_with_nothing_ready_exits_1(project: Path) -> None:
         ["task", "complete", FEATURE, "01"],
         ["task", "block", FEATURE, "01"],
         ["task", "claim", FEATURE, "--agent", ""],
+        ["task", "complete", FEATURE, "01", "done", "--reason", "no --force"],
+        ["task", "start", FEATURE, "\u00b2", "--agent", "a"],
         ["task", "frobnicate", FEATURE],
     ],
 )
@@ -265,6 +268,30 @@ def test_a_malformed_task_json_refuses_moves_and_stays_as_it_was(project: Path) 
     assert result.code == 2
     assert f".tmp/tasks/{FEATURE}/task.json: truncated JSON" in result.err
     assert snapshot(project) == before
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS refuses non-UTF-8 file names")
+def test_json_output_stays_valid_utf8_with_a_file_name_that_is_not(project: Path) -> None:
+    (folder(project) / os.fsdecode(b"subtask_\xff.json")).write_text("{}")
+    source = os.path.dirname(os.path.dirname(os.path.abspath(stageflow.__file__)))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "stageflow",
+            "task",
+            "validate",
+            FEATURE,
+            "--json",
+            "--root",
+            str(project),
+        ],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": source, "LC_ALL": "C.UTF-8"},
+        timeout=60,
+    )
+    report = json.loads(done.stdout.decode("utf-8"))
+    assert [f["code"] for f in report["findings"]] == ["ignored-file"]
 
 
 # -- the fast path -------------------------------------------------------------------------

@@ -43,7 +43,7 @@ while time.monotonic() < deadline:
     code = main(["task", "claim", "swarm", "--agent", agent, "--json", "--root", root], out=out)
     answer = json.loads(out.getvalue())
     if code == 1:
-        if "every subtask" in answer["findings"][0]["message"]:
+        if answer["findings"][0]["code"] == "task-all-completed":
             break
         time.sleep(0.002)
         continue

@@ -314,52 +314,78 @@ def test_a_write_goes_to_the_file_read_never_to_a_name_built_from_its_seq(
     tracker = make_feature(store, sub("01"))
     folder = feature_dir(tmp_path)
     # The public tool rebuilt the name from "seq": "2" and wrote subtask_2.json, which it
-    # never read again. Here the file keeps its name whatever its content says.
-    doc = sub("2")
+    # never read again: the update was lost. Here a subtask is its file: one whose seq
+    # disagrees with its name is refused, named, and left as it is.
+    (folder / "subtask_02.json").write_text(json.dumps(sub("2")))
+    before = snapshot(folder)
+    with pytest.raises(StateFileError) as broken:
+        tracker.start(FEATURE, "02", "a")
+    assert broken.value.path == f".tmp/tasks/{FEATURE}/subtask_02.json"
+    assert "seq field says '2' but its file name says '02'" in broken.value.problem
+    with pytest.raises(NotFound, match="did you mean '02'"):
+        tracker.start(FEATURE, "2", "a")
+    assert snapshot(folder) == before
+    # Without a seq field, the file name alone says which subtask it is.
+    doc = sub("02")
+    del doc["seq"]
     (folder / "subtask_02.json").write_text(json.dumps(doc))
-    tracker.start(FEATURE, "02", "a")
+    result = tracker.start(FEATURE, "02", "a")
+    assert (result.seq, result.location) == ("02", f".tmp/tasks/{FEATURE}/subtask_02.json")
     assert sorted(p.name for p in folder.iterdir()) == [
         "subtask_01.json",
         "subtask_02.json",
         "task.json",
     ]
-    assert json.loads((folder / "subtask_02.json").read_text())["status"] == "in_progress"
-    # Addressed by the seq inside it, the same file is found.
-    tracker.complete(FEATURE, "2", "done")
-    assert json.loads((folder / "subtask_02.json").read_text())["status"] == "completed"
+    assert "seq" not in json.loads((folder / "subtask_02.json").read_text())
 
 
-def test_two_files_holding_one_seq_are_ambiguous_and_never_claimed(tmp_path: Path) -> None:
+def test_a_file_claiming_another_files_seq_is_never_moved_or_claimed(tmp_path: Path) -> None:
     store = FileTaskStore(tmp_path)
-    tracker = make_feature(store, sub("01"), sub("02"))
+    tracker = make_feature(store, sub("01", "completed"), sub("02"))
     folder = feature_dir(tmp_path)
-    (folder / "subtask_03.json").write_text(json.dumps(sub("07")))
-    (folder / "subtask_04.json").write_text(json.dumps(sub("07")))
-    with pytest.raises(UsageError, match=r"held by .*subtask_03\.json, .*subtask_04\.json"):
-        tracker.start(FEATURE, "07", "a")
-    # A file name is unique: subtask_02.json is "02" even if another file says seq "02".
-    (folder / "subtask_05.json").write_text(json.dumps(sub("02")))
-    assert tracker.claim(FEATURE, "a").move.seq == "01"
-    with pytest.raises(RuleViolation):  # "02" and "07" are each held twice: never claimed
+    (folder / "subtask_03.json").write_text(json.dumps(sub("02")))
+    with pytest.raises(StateFileError, match=r"subtask_03\.json"):
+        tracker.start(FEATURE, "03", "a")
+    claimed = tracker.claim(FEATURE, "a")
+    assert (claimed.seq, claimed.location) == ("02", f".tmp/tasks/{FEATURE}/subtask_02.json")
+    with pytest.raises(RuleViolation) as nothing:
         tracker.claim(FEATURE, "b")
-    assert tracker.start(FEATURE, "02", "a").location.endswith("subtask_02.json")
+    assert "unusable: .tmp/tasks/shop/subtask_03.json" in nothing.value.findings[0].message
+    assert tracker.summary(FEATURE)["problems"][0]["file"].endswith("subtask_03.json")
+
+
+def test_a_non_string_seq_field_makes_the_subtask_unusable(store: Any) -> None:
+    tracker = make_feature(store, sub("01"))
+    stored = store.load(FEATURE)
+    first = stored.subtasks[0]
+    store.save(FEATURE, first.location, {**first.document, "seq": 1}, first.revision)
+    with pytest.raises(StateFileError, match="seq field says 1"):
+        tracker.start(FEATURE, "01", "a")
+    with pytest.raises(RuleViolation) as nothing:
+        tracker.claim(FEATURE, "a")
+    assert nothing.value.findings[0].code == "task-none-ready"
 
 
 def test_a_file_changed_after_it_was_read_is_a_conflict(store: Any) -> None:
     make_feature(store, sub("01"))
     stored = store.load(FEATURE)
     first = stored.subtasks[0]
-    store.save(FEATURE, first.name, {**first.document, "title": "Renamed"}, first.revision)
+    store.save(FEATURE, first.location, {**first.document, "title": "Renamed"}, first.revision)
     with pytest.raises(ConflictError):
-        store.save(FEATURE, first.name, first.document, first.revision)
+        store.save(FEATURE, first.location, first.document, first.revision)
     assert documents(store)["subtask_01.json"]["title"] == "Renamed"  # type: ignore[index]
 
 
-@pytest.mark.parametrize("name", ["../x.json", "subtask_1.json", "task.json.bak", "/etc/x"])
-def test_a_store_writes_only_task_file_names(store: Any, name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    ["../x.json", "subtask_1.json", "task.json.bak", "/etc/x", "subtask_01.json/../../x.json"],
+)
+def test_a_store_writes_only_task_files_of_the_feature(store: Any, name: str) -> None:
     make_feature(store, sub("01"))
-    with pytest.raises(UsageError):
-        store.save(FEATURE, name, {}, None)
+    folder = store.load(FEATURE).folder
+    for location in (name, f"{folder}/{name}", ".tmp/tasks/other/task.json", "memory:x/task.json"):
+        with pytest.raises(UsageError):
+            store.save(FEATURE, location, {}, None)
 
 
 def test_creating_an_existing_feature_is_a_conflict(store: Any) -> None:
@@ -463,3 +489,126 @@ def test_random_operations_behave_the_same_in_memory_and_on_files(
             1 for n, d in after[0].items() if n != "task.json" and d and d["status"] == "completed"
         )
         assert task["completed_count"] == completed
+
+
+# -- edges found in review -------------------------------------------------------------------
+
+
+class _MeddlingStore(MemoryTaskStore):
+    """A store where another tool rewrites task.json right after each subtask write."""
+
+    def save(self, feature: str, location: str, document: Any, expected: Any) -> str:
+        revision = super().save(feature, location, document, expected)
+        if not location.endswith("/task.json"):
+            task = self.load(feature).task
+            super().save(feature, task.location, {**task.document, "note": "x"}, task.revision)
+        return revision
+
+
+def test_a_task_json_changed_between_the_two_writes_is_recounted_not_an_error() -> None:
+    store = _MeddlingStore()
+    tracker = make_feature(store, sub("01", "in_progress"))
+    result = tracker.complete(FEATURE, "01", "done")
+    assert (result.task_written, result.warnings) == (True, ())
+    task = documents(store)["task.json"]
+    assert (task["note"], task["completed_count"]) == ("x", 1)  # type: ignore[index]
+
+
+def test_text_utf8_cannot_carry_is_written_back_as_the_same_escape(tmp_path: Path) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"))
+    path = feature_dir(tmp_path) / "task.json"
+    path.write_text(json.dumps(task_doc(1, 0, name="bad \udcff")))  # ASCII with a \\udcff escape
+    result = tracker.start(FEATURE, "01", "a")
+    assert result.warnings == ()
+    assert json.loads(path.read_text("utf-8"))["name"] == "bad \udcff"
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_number_json_cannot_hold_is_a_problem_of_the_file(tmp_path: Path, number: str) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"))
+    path = feature_dir(tmp_path) / "subtask_01.json"
+    text = path.read_text().replace('"status"', f'"estimate": {number}, "status"', 1)
+    path.write_text(text)
+    with pytest.raises(StateFileError, match="not portable JSON"):
+        tracker.start(FEATURE, "01", "a")
+    assert path.read_text() == text
+
+
+@pytest.mark.parametrize("seq", ["\u00b2", "1" * 5000, "\u0660\u0661"])
+def test_odd_seqs_are_not_found_never_a_crash(store: Any, seq: str) -> None:
+    tracker = make_feature(store, sub("01"))
+    with pytest.raises(NotFound):
+        tracker.start(FEATURE, seq, "a")
+
+
+def test_claim_never_says_all_completed_while_a_file_is_unusable(tmp_path: Path) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01", "completed"), sub("02"))
+    (feature_dir(tmp_path) / "subtask_02.json").write_text('{"seq": "02"')
+    with pytest.raises(RuleViolation) as nothing:
+        tracker.claim(FEATURE, "a")
+    (finding,) = nothing.value.findings
+    assert finding.code == "task-none-ready"
+    assert "unusable: .tmp/tasks/shop/subtask_02.json" in finding.message
+    (feature_dir(tmp_path) / "subtask_02.json").write_text(json.dumps(sub("02", "completed")))
+    with pytest.raises(RuleViolation) as done:
+        tracker.claim(FEATURE, "a")
+    assert done.value.findings[0].code == "task-all-completed"
+
+
+def test_a_write_never_lands_in_another_layout_than_the_one_read(tmp_path: Path) -> None:
+    for layout in ("active", "completed"):
+        shutil.copytree(SEED, tmp_path / ".tmp" / "tasks" / layout / "order-management-mvp")
+    store = FileTaskStore(tmp_path)
+    stored = store.load("order-management-mvp")
+    assert stored.folder == ".tmp/tasks/active/order-management-mvp"
+    shutil.rmtree(tmp_path / ".tmp" / "tasks" / "active")
+    other = tmp_path / ".tmp" / "tasks" / "completed" / "order-management-mvp"
+    before = snapshot(other)
+    first = stored.subtasks[0]
+    with pytest.raises(ConflictError, match="moved"):
+        store.save("order-management-mvp", first.location, {"status": "x"}, first.revision)
+    assert snapshot(other) == before
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_a_symlinked_task_file_is_not_followed_nor_replaced(tmp_path: Path) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"), sub("02"))
+    real = tmp_path / "elsewhere.json"
+    link = feature_dir(tmp_path) / "subtask_02.json"
+    real.write_text(link.read_text())
+    link.unlink()
+    link.symlink_to(real)
+    with pytest.raises(StateFileError, match="symbolic link"):
+        tracker.start(FEATURE, "02", "a")
+    assert link.is_symlink()
+    assert json.loads(real.read_text())["status"] == "pending"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="permission bits")
+def test_a_move_keeps_the_files_permission_bits(tmp_path: Path) -> None:
+    store = FileTaskStore(tmp_path)
+    tracker = make_feature(store, sub("01"))
+    path = feature_dir(tmp_path) / "subtask_01.json"
+    path.chmod(0o640)
+    tracker.start(FEATURE, "01", "a")
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_progress_rounds_half_up(store: Any) -> None:
+    tracker = make_feature(store, sub("01", "completed"), *(sub(f"0{n}") for n in range(2, 9)))
+    assert tracker.summary(FEATURE)["progress"] == 13  # 12.5 %
+
+
+def test_the_memory_store_refuses_what_the_files_store_refuses() -> None:
+    store = MemoryTaskStore()
+    for name in ("active", "completed", "../x"):
+        with pytest.raises(UsageError):
+            store.create(name, task_doc(), {})
+    with pytest.raises(UsageError):
+        store.create(FEATURE, task_doc(), {"01": sub("02")})  # seq key and field disagree
+    with pytest.raises(UsageError):
+        store.create(FEATURE, task_doc(1, 0, x=float("nan")), {})

@@ -73,6 +73,18 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=_terminal_width())  # type: ignore[call-arg]
 
 
+def dumps(document: Dict[str, Any]) -> str:
+    """One JSON document as the CLI prints it: indented, non-ASCII text as is, unless it
+    holds text UTF-8 cannot carry (such as a file name that is not UTF-8): then escaped, so
+    the output is always valid UTF-8 JSON."""
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(document, indent=2)
+    return text
+
+
 class Console:
     """Where a command writes: text for people, or one JSON document for programs."""
 
@@ -83,7 +95,7 @@ class Console:
 
     def emit(self, document: Dict[str, Any], text: Callable[[], str]) -> None:
         if self.as_json:
-            self.out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+            self.out.write(dumps(document) + "\n")
         else:
             self.out.write(text() + "\n")
 
@@ -210,9 +222,7 @@ def _report(
     console: Console, document: Dict[str, Any], message: str, code: int, findings: Sequence[Any]
 ) -> int:
     if console.as_json:
-        console.out.write(
-            json.dumps({"ok": False, **document}, indent=2, ensure_ascii=False) + "\n"
-        )
+        console.out.write(dumps({"ok": False, **document}) + "\n")
     else:
         from .._render import findings_text
 

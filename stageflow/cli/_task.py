@@ -182,6 +182,7 @@ def _ready(ns: argparse.Namespace, console: Console, parallel_only: bool) -> int
                 lines.append(f"  {row['seq']} - {row['title'] or ''}{mark}")
             if not item["ready"]:
                 lines.append("  (none)")
+            lines += [f"  ! {p['file']}: {p['problem']}" for p in item["problems"]]
         lines += [f"[{f['feature']}] unreadable: {f['error']}" for f in failed]
         return "\n".join(lines)
 
@@ -198,12 +199,13 @@ def _parallel(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _deps(ns: argparse.Namespace, console: Console) -> int:
-    from .._taskview import summary
-    from ..graph import render_deps_tree
+    from .._taskview import find_subtask, graph_of, summary
+    from ..graph import deps_tree, render_deps_tree
 
-    tracker = _tracker(ns)
-    tree = tracker.deps(ns.feature, ns.seq)
-    titles = {r["seq"]: r["title"] for r in summary(tracker.load(ns.feature))["subtasks"]}
+    stored = _store(ns).load(ns.feature)
+    find_subtask(stored, ns.seq)
+    tree = deps_tree(graph_of(stored), ns.seq)
+    titles = {r["seq"]: r["title"] for r in summary(stored)["subtasks"] if r["title"]}
     document = {
         "feature": ns.feature,
         "seq": tree.root,
@@ -211,8 +213,8 @@ def _deps(ns: argparse.Namespace, console: Console) -> int:
             {
                 "seq": e.seq,
                 "depth": e.depth,
-                "status": e.status,
                 "parent": e.parent,
+                "status": e.status,
                 "mark": e.mark.value,
             }
             for e in tree.entries
@@ -221,18 +223,19 @@ def _deps(ns: argparse.Namespace, console: Console) -> int:
     console.emit(
         document,
         lambda: (
-            f"=== Dependency Tree: {ns.feature}/{tree.root} ===\n"
-            + render_deps_tree(tree, {k: v for k, v in titles.items() if v})
+            f"=== Dependency Tree: {ns.feature}/{tree.root} ===\n" + render_deps_tree(tree, titles)
         ),
     )
     return 0
 
 
 def _blocked(ns: argparse.Namespace, console: Console) -> int:
-    tracker = _tracker(ns)
-    names = [ns.feature] if ns.feature is not None else tracker.features()
+    from .._taskview import graph_of, problems
+    from ..graph import blocked
+
+    loaded, failed = _each_feature(ns)
     found: List[Dict[str, Any]] = []
-    for name in names:
+    for stored in loaded:
         rows = [
             {
                 "seq": b.seq,
@@ -242,20 +245,22 @@ def _blocked(ns: argparse.Namespace, console: Console) -> int:
                 "missing": list(b.missing),
                 "cycle": list(b.cycle.path) if b.cycle is not None else None,
             }
-            for b in tracker.blocked(name)
+            for b in blocked(graph_of(stored))
         ]
-        found.append({"feature": name, "blocked": rows})
-    document: Dict[str, Any] = found[0] if ns.feature is not None else {"features": found}
+        found.append({"feature": stored.feature, "blocked": rows, "problems": problems(stored)})
+    document: Dict[str, Any] = found[0] if ns.feature is not None else {"features": found + failed}
 
     def text() -> str:
         lines = ["=== Blocked Tasks ==="]
         for item in found:
             lines.append(f"[{item['feature']}]")
             lines += [f"  {r['seq']} ({r['reason']})" for r in item["blocked"]] or ["  (none)"]
+            lines += [f"  ! {p['file']}: {p['problem']}" for p in item["problems"]]
+        lines += [f"[{f['feature']}] unreadable: {f['error']}" for f in failed]
         return "\n".join(lines)
 
     console.emit(document, text)
-    return 0
+    return 2 if failed or any(item["problems"] for item in found) else 0
 
 
 def _validate(ns: argparse.Namespace, console: Console) -> int:
@@ -317,7 +322,7 @@ def _moved(console: Console, ns: argparse.Namespace, result: MoveResult, message
 
 
 def _where(ns: argparse.Namespace, result: MoveResult) -> str:
-    return f"{ns.feature}/{result.move.seq}"
+    return f"{ns.feature}/{result.seq}"
 
 
 def _start(ns: argparse.Namespace, console: Console) -> int:
@@ -334,6 +339,10 @@ def _claim(ns: argparse.Namespace, console: Console) -> int:
 
 def _complete(ns: argparse.Namespace, console: Console) -> int:
     summary = " ".join(ns.summary)
+    if ns.reason is not None and not ns.force:
+        from ..errors import UsageError
+
+        raise UsageError("--reason is read only with --force (why the dependencies may be ignored)")
     result = _tracker(ns).complete(ns.feature, ns.seq, summary, force=ns.force, reason=ns.reason)
     forced = " (forced: dependencies not completed)" if result.move.forced else ""
     return _moved(

@@ -49,10 +49,11 @@ class RunStore(Protocol):
 class TaskStore(Protocol):
     """What the task tracker needs from storage: a feature's task files as JSON objects.
 
-    A feature is ``task.json`` plus ``subtask_{seq}.json`` files, each addressed by that
-    name (never by a field inside it). Each write names the revision it read; a store
-    refuses a stale one with :class:`~stageflow.errors.ConflictError`. One unreadable file
-    never makes :meth:`load` fail: it comes back with its problem.
+    A feature is ``task.json`` plus ``subtask_{seq}.json`` files, each written back to the
+    location it was read from (never to a name built from a field inside it). Each write
+    names the revision it read; a store refuses a stale one with
+    :class:`~stageflow.errors.ConflictError`. One unreadable file never makes :meth:`load`
+    fail: it comes back with its problem.
     """
 
     def lock(self, feature: str) -> ContextManager[None]:
@@ -70,12 +71,13 @@ class TaskStore(Protocol):
     def save(
         self,
         feature: str,
-        name: str,
+        location: str,
         document: Mapping[str, Any],
         expected_revision: Optional[str],
     ) -> str:
-        """Write file ``name`` if its revision is still ``expected_revision`` (``None``:
-        it must not exist yet). Returns the new revision."""
+        """Write the file at ``location`` (a :attr:`StoredFile.location` that :meth:`load`
+        returned) if its revision is still ``expected_revision`` (``None``: it must not
+        exist yet). Returns the new revision."""
         ...
 
     def create(

@@ -7,11 +7,18 @@ holds ``task.json`` and ``subtask_{seq}.json`` files, ``seq`` being two or more 
 digits, so a feature may hold any number of subtasks.
 
 Writes are atomic (temporary file, fsync, ``os.replace``, folder fsync: a reader sees the
-old or the new file, never a mix), go to the file that was read -- never to a name derived
-from a field inside it -- and check the revision that was read: a file changed since then
-is refused with :class:`~stageflow.errors.ConflictError`. :meth:`FileTaskStore.lock` is
-the feature's inter-process lock (``.tmp/locks/tasks/{feature}.lock``), held by every
-read-modify-write of the :class:`~stageflow.tracker.TaskTracker`.
+old or the new file, never a mix), go to the location that was read -- never to a name
+derived from a field inside it -- keep the file's permission bits, and check the revision
+that was read: a file changed since then is refused with
+:class:`~stageflow.errors.ConflictError`. :meth:`FileTaskStore.lock` is the feature's
+inter-process lock (``.tmp/locks/tasks/{feature}.lock``), held by every read-modify-write
+of the :class:`~stageflow.tracker.TaskTracker`.
+
+Files are read strictly: a task file that is a symbolic link is not followed (a write would
+replace the link, not its target), and a number JSON cannot hold (``NaN``, ``Infinity``,
+``1e999``) is a problem of the file, since writing it back would produce a file other JSON
+readers refuse. The revision token (length, CRC-32 and Adler-32 of the bytes) detects any
+accidental change; it is not a cryptographic digest.
 
 This module imports nothing heavy: ``stageflow task status`` reads through it.
 """
@@ -22,13 +29,13 @@ import json
 import os
 import re
 
-from .._fileio import read_bytes, write_atomic
+from .._fileio import write_atomic
 from .._minischema import json_type_phrase
 from .._names import FEATURE_PATTERN, check_feature, seq_key
 from .._rundoc import parse_json_bytes
 from ..errors import ConflictError, InvalidName, NotFound, StateFileError, UsageError
 from ._taskdocs import MISSING, TASK_FILE, StoredFeature, StoredFile
-from .files import _revision, encode_document
+from .files import _revision
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -41,6 +48,10 @@ __all__ = [
     "FileTaskStore",
     "candidate_folders",
     "check_file_name",
+    "check_task_feature",
+    "encode_task",
+    "names_for",
+    "parse_task_bytes",
     "read_task_file",
     "subtask_file_name",
 ]
@@ -82,28 +93,93 @@ def subtask_file_name(seq: str) -> str:
     return check_file_name(f"subtask_{seq}.json")
 
 
-def read_task_file(path: str, name: str, location: str, seq: Optional[str]) -> StoredFile:
-    """Read one task file; every problem (missing, unreadable, not JSON, not an object)
-    is reported in the result, never raised."""
+class _NonFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf or nan
+        raise _NonFinite(text)
+    return value
+
+
+def _no_constant(text: str) -> Any:
+    raise _NonFinite(text)
+
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _read_bytes(path: str) -> bytes:
+    fd = os.open(path, _READ_FLAGS)
     try:
-        data = read_bytes(path)
+        chunks: List[bytes] = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def parse_task_bytes(data: bytes, location: str) -> Any:
+    """Parse a task file's bytes strictly; any problem is a :class:`StateFileError`.
+
+    Besides what :func:`~stageflow._rundoc.parse_json_bytes` refuses, a number outside what
+    JSON can carry (``NaN``, ``Infinity``, or one too large for a float) is refused.
+    """
+    try:
+        return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+    except _NonFinite as exc:
+        raise StateFileError(
+            location, f"not portable JSON: the number {exc.args[0]} is not finite"
+        ) from None
+    except (ValueError, RecursionError):
+        return parse_json_bytes(data, location)  # raises with the precise problem
+
+
+def read_task_file(path: str, name: str, location: str, seq: Optional[str]) -> StoredFile:
+    """Read one task file; every problem (missing, a link, unreadable, not JSON, not an
+    object) is reported in the result, never raised."""
+    try:
+        data = _read_bytes(path)
     except FileNotFoundError:
         return StoredFile(name, location, seq, None, MISSING, None)
     except OSError as exc:
-        problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+        if os.path.islink(path):
+            problem = "is a symbolic link; task files must be regular files"
+        else:
+            problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
         return StoredFile(name, location, seq, None, problem, None)
     revision = _revision(data)
     try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
-        try:
-            document = parse_json_bytes(data, location)
-        except StateFileError as exc:
-            return StoredFile(name, location, seq, None, exc.problem, revision)
+        document = parse_task_bytes(data, location)
+    except StateFileError as exc:
+        return StoredFile(name, location, seq, None, exc.problem, revision)
     if not isinstance(document, dict):
         problem = f"expected a JSON object, found {json_type_phrase(document)}"
         return StoredFile(name, location, seq, None, problem, revision)
     return StoredFile(name, location, seq, document, None, revision)
+
+
+def encode_task(document: Mapping[str, Any]) -> bytes:
+    """How task files are written: indented UTF-8 JSON with a final newline.
+
+    Text that UTF-8 cannot carry (a lone surrogate read from a ``\\udcff`` escape) is
+    written as the same escape; a value JSON cannot hold is a :class:`UsageError`.
+    """
+    if not isinstance(document, dict):
+        raise UsageError(f"a task file holds a JSON object, not {type(document).__name__}")
+    try:
+        text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"the document is not portable JSON: {exc}") from None
+    try:
+        return (text + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(document, indent=2, allow_nan=False) + "\n").encode("ascii")
 
 
 class FileTaskStore:
@@ -112,7 +188,8 @@ class FileTaskStore:
     def __init__(self, root: Union[str, os.PathLike[str]]) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.tasks = os.path.join(self.root, TASKS_DIR)
-        self.locks = os.path.join(self.root, ".tmp", "locks", "tasks")
+        # The real path: two spellings of one root must take the same lock.
+        self.locks = os.path.join(os.path.realpath(self.root), ".tmp", "locks", "tasks")
 
     def __repr__(self) -> str:
         return f"FileTaskStore({self.root!r})"
@@ -121,7 +198,7 @@ class FileTaskStore:
 
     def folder(self, feature: str) -> str:
         """The feature's folder relative to the root (``/``-separated); ``NotFound`` if none."""
-        _check(feature)
+        check_task_feature(feature)
         for rel in candidate_folders(feature):
             if os.path.isdir(os.path.join(self.root, rel)):
                 return rel
@@ -153,7 +230,7 @@ class FileTaskStore:
 
     def lock(self, feature: str) -> ContextManager[None]:
         """The feature's inter-process lock (re-entrant within a thread)."""
-        _check(feature)
+        check_task_feature(feature)
         from .._filelock import file_lock  # writers only: keeps threading off the read path
 
         return file_lock(os.path.join(self.locks, feature + ".lock"))
@@ -192,27 +269,40 @@ class FileTaskStore:
     def save(
         self,
         feature: str,
-        name: str,
+        location: str,
         document: Mapping[str, Any],
         expected_revision: Optional[str],
     ) -> str:
-        """Write ``document`` to the feature's file ``name``; return the new revision.
+        """Write ``document`` to ``location``, a file's location as :meth:`load` returned
+        it; return the new revision.
 
         ``expected_revision`` is the revision that was read (``None``: the file must not
-        exist yet). A file changed since then raises :class:`ConflictError` and nothing is
-        written.
+        exist yet). A file changed since then raises :class:`ConflictError`, and so does a
+        location that is no longer the feature's folder; nothing is written then.
         """
+        check_task_feature(feature)
+        folder, _, name = str(location).rpartition("/")
         check_file_name(name)
-        if not isinstance(document, dict):
-            raise UsageError(f"a task file holds a JSON object, not {type(document).__name__}")
+        if folder not in candidate_folders(feature):
+            raise UsageError(f"{location!r} is not a task file of feature {feature!r}")
+        data = encode_task(document)
         with self.lock(feature):
-            rel = f"{self.folder(feature)}/{name}"
-            path = os.path.join(self.root, rel)
-            current = read_task_file(path, name, rel, None).revision
-            if current != expected_revision:
-                raise ConflictError(f"{rel} changed since it was read; reload and retry", rel)
-            data = encode_document(document)
-            write_atomic(path, data)
+            if self.folder(feature) != folder:
+                raise ConflictError(
+                    f"{location}: the feature moved to {self.folder(feature)} since it was read",
+                    location,
+                )
+            path = os.path.join(self.root, location)
+            current = read_task_file(path, name, location, None)
+            if current.revision != expected_revision:
+                raise ConflictError(
+                    f"{location} changed since it was read; reload and retry", location
+                )
+            try:
+                mode: Optional[int] = os.stat(path).st_mode & 0o7777
+            except OSError:
+                mode = None
+            write_atomic(path, data, mode)
             return _revision(data)
 
     def create(
@@ -221,8 +311,10 @@ class FileTaskStore:
         """Create a new feature in ``.tmp/tasks/{feature}/``: ``task.json`` and one file
         per ``seq -> subtask`` of ``subtasks``. Refused (:class:`ConflictError`) when the
         feature already has a folder in any layout."""
-        _check(feature)
-        names = {seq: subtask_file_name(seq) for seq in subtasks}
+        check_task_feature(feature)
+        names = names_for(subtasks)
+        encoded = {seq: encode_task(dict(sub)) for seq, sub in subtasks.items()}
+        task_data = encode_task(dict(task))
         with self.lock(feature):
             existing = [
                 r for r in candidate_folders(feature) if os.path.exists(os.path.join(self.root, r))
@@ -231,15 +323,29 @@ class FileTaskStore:
                 raise ConflictError(f"feature {feature!r} already exists: {existing[0]}", feature)
             folder = os.path.join(self.root, TASKS_DIR, feature)
             # Subtasks first, task.json last: a feature whose task.json exists is whole.
-            for seq, subtask in subtasks.items():
-                write_atomic(os.path.join(folder, names[seq]), encode_document(dict(subtask)))
-            write_atomic(os.path.join(folder, TASK_FILE), encode_document(dict(task)))
+            for seq, data in encoded.items():
+                write_atomic(os.path.join(folder, names[seq]), data)
+            write_atomic(os.path.join(folder, TASK_FILE), task_data)
 
 
-def _check(feature: str) -> None:
+def names_for(subtasks: Mapping[str, Mapping[str, Any]]) -> Dict[str, str]:
+    """seq -> file name of new subtasks (:meth:`FileTaskStore.create`); a document whose
+    ``seq`` says otherwise is refused."""
+    names = {}
+    for seq, subtask in subtasks.items():
+        names[seq] = subtask_file_name(seq)
+        inside = subtask.get("seq") if isinstance(subtask, dict) else None
+        if inside is not None and inside != seq:
+            raise UsageError(f"subtask {seq!r} has seq {inside!r} inside: they must agree")
+    return names
+
+
+def check_task_feature(feature: object) -> str:
+    """``feature`` if it names a feature (not the layout folders ``active``/``completed``)."""
     check_feature(feature)
     if feature in LEGACY_LAYOUTS:
         raise InvalidName(f"{feature!r} is a layout folder, not a feature")
+    return str(feature)
 
 
 def _subdirs(path: str) -> List[str]:

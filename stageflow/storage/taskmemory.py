@@ -13,10 +13,16 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from .._names import check_feature, seq_key
+from .._names import seq_key
 from ..errors import ConflictError, NotFound, UsageError
 from ._taskdocs import MISSING, TASK_FILE, StoredFeature, StoredFile
-from .taskfiles import SUBTASK_FILE, check_file_name, subtask_file_name
+from .taskfiles import (
+    SUBTASK_FILE,
+    check_file_name,
+    check_task_feature,
+    encode_task,
+    names_for,
+)
 
 __all__ = ["MemoryTaskStore"]
 
@@ -36,7 +42,7 @@ class MemoryTaskStore:
     @contextmanager
     def lock(self, feature: str) -> Iterator[None]:
         """The feature's lock (re-entrant within a thread)."""
-        check_feature(feature)
+        check_task_feature(feature)
         with self._guard:
             lock = self._locks.setdefault(feature, threading.RLock())
         with lock:
@@ -58,7 +64,7 @@ class MemoryTaskStore:
         return StoredFile(name, location, seq, json.loads(text), None, str(revision))
 
     def load(self, feature: str) -> StoredFeature:
-        check_feature(feature)
+        check_task_feature(feature)
         with self.lock(feature):
             if feature not in self._files:
                 raise NotFound(f"feature {feature!r} has no task files", feature)
@@ -76,12 +82,7 @@ class MemoryTaskStore:
             )
 
     def _encode(self, document: Mapping[str, Any]) -> Tuple[str, int]:
-        if not isinstance(document, dict):
-            raise UsageError(f"a task file holds a JSON object, not {type(document).__name__}")
-        try:
-            text = json.dumps(document, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"the document is not JSON-ready: {exc}") from None
+        text = encode_task(document).decode("utf-8")  # the files store's rules exactly
         with self._guard:
             self._counter += 1
             return text, self._counter
@@ -89,11 +90,15 @@ class MemoryTaskStore:
     def save(
         self,
         feature: str,
-        name: str,
+        location: str,
         document: Mapping[str, Any],
         expected_revision: Optional[str],
     ) -> str:
+        check_task_feature(feature)
+        prefix, _, name = str(location).rpartition("/")
         check_file_name(name)
+        if prefix != f"memory:{feature}":
+            raise UsageError(f"{location!r} is not a task file of feature {feature!r}")
         with self.lock(feature):
             files = self._files.get(feature)
             if files is None:
@@ -101,16 +106,17 @@ class MemoryTaskStore:
             entry = files.get(name)
             current = None if entry is None else str(entry[1])
             if current != expected_revision:
-                location = self._location(feature, name)
-                raise ConflictError(f"{location} changed since it was read; reload and retry")
+                raise ConflictError(
+                    f"{location} changed since it was read; reload and retry", location
+                )
             files[name] = self._encode(document)
             return str(files[name][1])
 
     def create(
         self, feature: str, task: Mapping[str, Any], subtasks: Mapping[str, Mapping[str, Any]]
     ) -> None:
-        check_feature(feature)
-        names = {seq: subtask_file_name(seq) for seq in subtasks}
+        check_task_feature(feature)
+        names = names_for(subtasks)
         with self.lock(feature):
             if feature in self._files:
                 raise ConflictError(f"feature {feature!r} already exists", feature)
