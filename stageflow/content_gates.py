@@ -1,0 +1,403 @@
+"""The default exit gates of the 8-stage workflow: checks of what each stage produced.
+
+Each gate is a plain function ``StageContext -> list[Finding]``. It finds its files through
+the artifacts the workflow declares (``Output(..., artifact=name)``; see
+:meth:`~stageflow.workflow.WorkflowSpec.relocate`), and it never raises: a missing,
+unreadable or malformed file is a finding that names the file.
+
+:func:`default_gates` says which built-in gates apply to a stage: the content gate of its
+key when the stage is one of the eight and the workflow declares every artifact that gate
+reads, and the generic ``outputs-exist`` gate for the stage's other declared outputs (or
+for every declared output, in any other stage). The codes are listed in
+:data:`CONTENT_GATE_CODES` and in ``docs/gates.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+
+import attrs
+
+from . import validation
+from ._artifacts import ARTIFACT_CODES, finding, read_json, read_text, relative, resolved
+from ._content_checks import (
+    check_backlog,
+    check_contexts,
+    check_contracts,
+    check_report,
+    check_story_map,
+)
+from ._fileio import read_bytes
+from ._rundoc import parse_json_bytes
+from .errors import NotFound, StageflowError
+from .findings import Finding, Severity
+from .gates import EXIT, GateRegistration, StageContext, match_output, outputs_exist
+from .workflow import Output, WorkflowSpec
+
+__all__ = [
+    "CONTENT_GATE_CODES",
+    "CONTENT_GATES",
+    "ContentGate",
+    "backlog_valid",
+    "contexts_valid",
+    "contracts_cover_integration_points",
+    "default_gates",
+    "execution_complete",
+    "looks_like_path",
+    "release_documented",
+    "story_map_valid",
+    "task_files_valid",
+    "validation_passed",
+]
+
+
+def contexts_valid(context: StageContext) -> List[Finding]:
+    """Architecture: ``contexts.json`` is valid, with unique names and known relationships."""
+    found: List[Finding] = []
+    path = resolved(context, "contexts")
+    document = read_json(context, path, "contexts", found)
+    if document is not None:
+        found.extend(check_contexts(document, path))
+    return found
+
+
+def story_map_valid(context: StageContext) -> List[Finding]:
+    """Story Mapping: the map is valid, every story has acceptance criteria, and story
+    dependencies exist and are acyclic."""
+    found: List[Finding] = []
+    path = resolved(context, "story-map")
+    document = read_json(context, path, "story-map", found)
+    if document is not None:
+        found.extend(check_story_map(document, path))
+    return found
+
+
+def backlog_valid(context: StageContext) -> List[Finding]:
+    """Prioritization: the backlog is valid, prioritizes every story of the map, and its
+    RICE and WSJF scores match their inputs."""
+    found: List[Finding] = []
+    map_path = resolved(context, "story-map")
+    path = resolved(context, "backlog")
+    story_map = read_json(context, map_path, "story-map", found)
+    document = read_json(context, path, "prioritized", found)
+    if document is not None:
+        found.extend(check_backlog(document, path, story_map, map_path))
+    return found
+
+
+def task_files_valid(context: StageContext) -> List[Finding]:
+    """Task Breakdown: the feature's task files validate with no error finding.
+
+    Every finding of :func:`stageflow.validation.validate_feature` is passed through.
+    """
+    found: List[Finding] = []
+    folder = _feature_folder(context, found)
+    if folder is None:
+        return found
+    found.extend(validation.validate_feature(context.root, context.feature))
+    if not _subtask_files(context.root, folder):
+        found.append(_no_subtasks(folder))
+    return found
+
+
+def contracts_cover_integration_points(context: StageContext) -> List[Finding]:
+    """Contract Definition: a valid contract for every integration point of the architecture.
+
+    An integration point is one entry of ``context_relationships`` in ``contexts.json``. A
+    contract covers it when its ``bounded_context`` is the relationship's ``upstream`` and
+    one of its ``consumers`` is named as the relationship's ``downstream``.
+    """
+    found: List[Finding] = []
+    contexts_path = resolved(context, "contexts")
+    contexts = read_json(context, contexts_path, "contexts", found)
+    pattern = resolved(context, "contracts")
+    contracts: List[Tuple[str, Optional[Dict[str, Any]]]] = []
+    for match in match_output(context.root, pattern):
+        if match.is_file():
+            rel = relative(context, match)
+            contracts.append((rel, read_json(context, rel, "contract", found)))
+    found.extend(check_contracts(contexts, contexts_path, contracts, pattern))
+    return found
+
+
+def execution_complete(context: StageContext) -> List[Finding]:
+    """Parallel Execution: the batch summary exists, every subtask is completed, and every
+    deliverable that is a relative file path exists inside the project root."""
+    found: List[Finding] = []
+    read_text(context, resolved(context, "execution-summary"), found)
+    folder = _feature_folder(context, found)
+    if folder is None:
+        return found
+    names = _subtask_files(context.root, folder)
+    if not names:
+        found.append(_no_subtasks(folder))
+    for name in names:
+        path = f"{folder}/{name}"
+        subtask = _read_subtask(context.root, path, found)
+        if subtask is None:
+            continue
+        status = subtask.get("status")
+        if status != "completed":
+            found.append(
+                finding(
+                    "subtask-incomplete",
+                    f"subtask {subtask.get('seq', name)} is {status!r}, not completed",
+                    path,
+                    "/status",
+                    "finish the subtask (stageflow task complete) or replan it",
+                )
+            )
+        deliverables = subtask.get("deliverables")
+        if isinstance(deliverables, list):
+            for number, entry in enumerate(deliverables):
+                found.extend(_deliverable(context.root, entry, path, f"/deliverables/{number}"))
+    return found
+
+
+def validation_passed(context: StageContext) -> List[Finding]:
+    """Integration & Validation: a validation report whose status is ``passed``.
+
+    A report ending in ``.json`` is an object with ``"status": "passed"``; any other report
+    is text with a ``Status: passed`` line (``**Status:** passed`` in Markdown too).
+    """
+    found: List[Finding] = []
+    path = resolved(context, "validation-report")
+    text = read_text(context, path, found)
+    if text is not None:
+        found.extend(check_report(text, path))
+    return found
+
+
+def release_documented(context: StageContext) -> List[Finding]:
+    """Release & Learning: the release notes and the lessons learned exist and are not blank."""
+    found: List[Finding] = []
+    for name in ("release-notes", "lessons-learned"):
+        read_text(context, resolved(context, name), found)
+    return found
+
+
+def _feature_folder(context: StageContext, found: List[Finding]) -> Optional[str]:
+    """The feature's task folder (any of the three layouts), or ``None`` after a finding."""
+    try:
+        return validation.feature_dir(context.root, context.feature)
+    except NotFound:
+        pass
+    except StageflowError:  # pragma: no cover - the engine checked the feature name
+        pass
+    where = f"{validation.TASKS_DIR}/{context.feature}"
+    found.append(
+        finding(
+            "tasks-missing",
+            f"feature {context.feature!r} has no task folder ({where}, or under active/ or "
+            "completed/)",
+            where,
+            None,
+            f"write {where}/task.json and its subtask_NN.json files",
+        )
+    )
+    return None
+
+
+def _subtask_files(root: Path, folder: str) -> List[str]:
+    try:
+        names = os.listdir(os.path.join(root, folder))
+    except OSError:
+        return []
+    pattern = validation.SUBTASK_FILE
+    return sorted(n for n in names if pattern.match(n))
+
+
+def _no_subtasks(folder: str) -> Finding:
+    return finding(
+        "subtasks-missing",
+        f"{folder} holds no subtask file (subtask_NN.json)",
+        folder,
+        None,
+        "break the feature down into subtask_01.json, subtask_02.json, ...",
+    )
+
+
+def _read_subtask(root: Path, path: str, found: List[Finding]) -> Optional[Dict[str, Any]]:
+    try:
+        document = parse_json_bytes(read_bytes(os.path.join(root, path)), path)
+    except OSError as exc:
+        found.append(
+            finding(
+                "artifact-unreadable",
+                f"{path} cannot be read ({exc.strerror or type(exc).__name__})",
+                path,
+                "",
+                "make it a readable file",
+            )
+        )
+        return None
+    except StageflowError as exc:
+        found.append(finding("artifact-json", str(exc), path, "", "rewrite it as one JSON object"))
+        return None
+    if not isinstance(document, dict):
+        found.append(
+            finding("artifact-json", f"{path}: expected a JSON object", path, "", "rewrite it")
+        )
+        return None
+    return document
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def looks_like_path(entry: str) -> bool:
+    """The deliverable rule: text with no blank that has a ``/`` or ``\\``, or a ``.`` in
+    its last part (``src/cart.py``, ``README.md``, ``.env``), names a file; anything else
+    (``POST /orders``, ``OrderService``) is a description and is not checked."""
+    if not entry or any(c.isspace() for c in entry):
+        return False
+    return "/" in entry or "\\" in entry or "." in entry
+
+
+def _deliverable(root: Path, entry: object, path: str, pointer: str) -> List[Finding]:
+    if not isinstance(entry, str) or not looks_like_path(entry):
+        shown = entry if isinstance(entry, str) else type(entry).__name__
+        return [
+            finding(
+                "deliverable-unchecked",
+                f"deliverable {shown!r} is not a relative file path; it is not checked",
+                path,
+                pointer,
+                None,
+                Severity.INFO,
+            )
+        ]
+    parts = re.split(r"[\\/]", entry)
+    if entry.startswith(("/", "\\")) or _DRIVE.match(entry) or ".." in parts:
+        return [
+            finding(
+                "deliverable-outside",
+                f"deliverable {entry!r} is not a path inside the project root",
+                path,
+                pointer,
+                "list deliverables relative to the project root, without '..'",
+            )
+        ]
+    if match_output(root, entry):
+        return []
+    if os.path.lexists(root / entry):  # there, but resolves outside the root
+        return [
+            finding(
+                "deliverable-outside",
+                f"deliverable {entry!r} resolves outside the project root",
+                path,
+                pointer,
+                "keep deliverables inside the project",
+            )
+        ]
+    return [
+        finding(
+            "deliverable-missing",
+            f"deliverable {entry!r} does not exist",
+            path,
+            pointer,
+            f"write {entry}, or correct the subtask's deliverables",
+        )
+    ]
+
+
+class ContentGate(NamedTuple):
+    """A stage's content gate: its name, function, the artifacts it reads, overridability."""
+
+    name: str
+    gate: Callable[[StageContext], List[Finding]]
+    reads: Tuple[str, ...]
+    overridable: bool = True
+
+
+CONTENT_GATES: Dict[str, ContentGate] = {
+    "architecture": ContentGate("contexts-valid", contexts_valid, ("contexts",)),
+    "stories": ContentGate("story-map-valid", story_map_valid, ("story-map",)),
+    "prioritization": ContentGate("backlog-valid", backlog_valid, ("story-map", "backlog")),
+    "tasks": ContentGate("task-files-valid", task_files_valid, ("task", "subtasks")),
+    "contracts": ContentGate(
+        "contracts-cover-integration-points",
+        contracts_cover_integration_points,
+        ("contexts", "contracts"),
+        overridable=False,
+    ),
+    "execution": ContentGate(
+        "execution-complete", execution_complete, ("task", "subtasks", "execution-summary")
+    ),
+    "integration": ContentGate("validation-passed", validation_passed, ("validation-report",)),
+    "release": ContentGate(
+        "release-documented", release_documented, ("release-notes", "lessons-learned")
+    ),
+}
+"""The content gate of each stage key of the 8-stage workflow."""
+
+CONTENT_GATE_CODES: Tuple[str, ...] = (
+    *ARTIFACT_CODES,
+    "context-duplicate",
+    "relationship-unknown-context",
+    "relationship-self",
+    "story-duplicate",
+    "story-acceptance-missing",
+    "story-dependency-missing",
+    "story-dependency-self",
+    "story-dependency-cycle",
+    "backlog-story-missing",
+    "backlog-story-unknown",
+    "backlog-story-duplicate",
+    "backlog-unscored",
+    "backlog-count",
+    "tasks-missing",
+    "subtasks-missing",
+    "contract-missing",
+    "contract-duplicate",
+    "contract-id-folder",
+    "contract-unmatched",
+    "subtask-incomplete",
+    "deliverable-missing",
+    "deliverable-outside",
+    "deliverable-unchecked",
+    "report-status-missing",
+    "report-not-passed",
+)
+"""The codes the content gates produce themselves; the task-file gate also passes through
+the codes of :mod:`stageflow.validation` and the prioritization gate the ``rice-*`` and
+``wsjf-*`` codes of :mod:`stageflow.scoring`."""
+
+
+def _declares(spec: WorkflowSpec, names: Tuple[str, ...]) -> bool:
+    return all(spec.artifact(name) is not None for name in names)
+
+
+def default_gates(spec: WorkflowSpec, key: str) -> Tuple[GateRegistration, ...]:
+    """The built-in exit gates of stage ``key``: its content gate, then ``outputs-exist``.
+
+    The content gate applies when ``key`` is one of the eight stage keys and ``spec``
+    declares every artifact it reads. ``outputs-exist`` then checks the stage's declared
+    outputs that the content gate does not read; without a content gate it checks them all.
+    """
+    stage = spec.stage(key)
+    content = CONTENT_GATES.get(stage.key)
+    gates: List[GateRegistration] = []
+    others = stage.outputs
+    if content is not None and _declares(spec, content.reads):
+        gates.append(
+            GateRegistration(stage.key, content.name, content.gate, EXIT, content.overridable)
+        )
+        others = tuple(o for o in stage.outputs if o.artifact not in content.reads)
+    if any(o.path for o in others):
+        gate = outputs_exist if others == stage.outputs else _outputs_exist_of(others)
+        gates.append(GateRegistration(stage.key, "outputs-exist", gate, EXIT, True))
+    return tuple(gates)
+
+
+def _outputs_exist_of(outputs: Tuple[Output, ...]) -> Callable[[StageContext], List[Finding]]:
+    """``outputs_exist`` restricted to ``outputs`` of the stage."""
+
+    def outputs_exist_others(context: StageContext) -> List[Finding]:
+        narrowed = attrs.evolve(context.stage, outputs=outputs)
+        return outputs_exist(attrs.evolve(context, stage=narrowed))
+
+    return outputs_exist_others
