@@ -45,10 +45,13 @@ def finding(
 
 
 def resolved(context: StageContext, name: str) -> str:
-    """The path of artifact ``name`` for the context's feature (the gate checked it exists)."""
+    """The path of artifact ``name`` for the context's feature.
+
+    Gates check first that their workflow declares it (``artifact-undeclared``).
+    """
     output = context.workflow.artifact(name)
     path = output.resolve(context.feature) if output is not None else None
-    if path is None:  # pragma: no cover - default_gates only registers declared artifacts
+    if path is None:  # pragma: no cover - the gates check the declaration first
         raise LookupError(f"workflow {context.workflow.name!r} declares no artifact {name!r}")
     return path
 

@@ -14,6 +14,7 @@ for every declared output, in any other stage). The codes are listed in
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -54,6 +55,37 @@ __all__ = [
 ]
 
 
+GateFunction = Callable[[StageContext], List[Finding]]
+
+
+def _reads(*names: str) -> Callable[[GateFunction], GateFunction]:
+    """Make a gate report ``artifact-undeclared`` (and check nothing else) when the
+    context's workflow does not declare one of the artifacts ``names``."""
+
+    def decorate(gate: GateFunction) -> GateFunction:
+        @functools.wraps(gate)
+        def checked(context: StageContext) -> List[Finding]:
+            missing = [n for n in names if context.workflow.artifact(n) is None]
+            if missing:
+                return [
+                    finding(
+                        "artifact-undeclared",
+                        f"workflow {context.workflow.name!r} declares no artifact {name!r}, "
+                        f"which gate {gate.__name__.replace('_', '-')!r} reads",
+                        None,
+                        None,
+                        f"declare it: Output(description, path, artifact={name!r})",
+                    )
+                    for name in missing
+                ]
+            return gate(context)
+
+        return checked
+
+    return decorate
+
+
+@_reads("contexts")
 def contexts_valid(context: StageContext) -> List[Finding]:
     """Architecture: ``contexts.json`` is valid, with unique names and known relationships."""
     found: List[Finding] = []
@@ -64,6 +96,7 @@ def contexts_valid(context: StageContext) -> List[Finding]:
     return found
 
 
+@_reads("story-map")
 def story_map_valid(context: StageContext) -> List[Finding]:
     """Story Mapping: the map is valid, every story has acceptance criteria, and story
     dependencies exist and are acyclic."""
@@ -75,6 +108,7 @@ def story_map_valid(context: StageContext) -> List[Finding]:
     return found
 
 
+@_reads("story-map", "backlog")
 def backlog_valid(context: StageContext) -> List[Finding]:
     """Prioritization: the backlog is valid, prioritizes every story of the map, and its
     RICE and WSJF scores match their inputs."""
@@ -88,6 +122,7 @@ def backlog_valid(context: StageContext) -> List[Finding]:
     return found
 
 
+@_reads("task", "subtasks")
 def task_files_valid(context: StageContext) -> List[Finding]:
     """Task Breakdown: the feature's task files validate with no error finding.
 
@@ -103,6 +138,7 @@ def task_files_valid(context: StageContext) -> List[Finding]:
     return found
 
 
+@_reads("contexts", "contracts")
 def contracts_cover_integration_points(context: StageContext) -> List[Finding]:
     """Contract Definition: a valid contract for every integration point of the architecture.
 
@@ -123,6 +159,7 @@ def contracts_cover_integration_points(context: StageContext) -> List[Finding]:
     return found
 
 
+@_reads("task", "subtasks", "execution-summary")
 def execution_complete(context: StageContext) -> List[Finding]:
     """Parallel Execution: the batch summary exists, every subtask is completed, and every
     deliverable that is a relative file path exists inside the project root."""
@@ -157,6 +194,7 @@ def execution_complete(context: StageContext) -> List[Finding]:
     return found
 
 
+@_reads("validation-report")
 def validation_passed(context: StageContext) -> List[Finding]:
     """Integration & Validation: a validation report whose status is ``passed``.
 
@@ -171,6 +209,7 @@ def validation_passed(context: StageContext) -> List[Finding]:
     return found
 
 
+@_reads("release-notes", "lessons-learned")
 def release_documented(context: StageContext) -> List[Finding]:
     """Release & Learning: the release notes and the lessons learned exist and are not blank."""
     found: List[Finding] = []
@@ -308,7 +347,7 @@ class ContentGate(NamedTuple):
     """A stage's content gate: its name, function, the artifacts it reads, overridability."""
 
     name: str
-    gate: Callable[[StageContext], List[Finding]]
+    gate: GateFunction
     reads: Tuple[str, ...]
     overridable: bool = True
 
@@ -336,6 +375,7 @@ CONTENT_GATES: Dict[str, ContentGate] = {
 
 CONTENT_GATE_CODES: Tuple[str, ...] = (
     *ARTIFACT_CODES,
+    "artifact-undeclared",
     "context-duplicate",
     "relationship-unknown-context",
     "relationship-self",

@@ -724,3 +724,17 @@ def test_artifact_names_are_checked_in_a_definition() -> None:
         "stage 'b': artifact name 'Bad Name' must be lowercase letters, digits, '-' or '_', "
         "starting with a letter",
     )
+
+
+@pytest.mark.parametrize("key", EIGHT_STAGE.keys)
+def test_a_gate_called_for_a_workflow_without_its_artifacts_says_so(
+    tmp_path: Path, key: str
+) -> None:
+    bare = WorkflowSpec(
+        name="bare",
+        stages=[attrs.evolve(s, outputs=(), prerequisites=()) for s in EIGHT_STAGE.stages],
+    )
+    found = check(tmp_path, key, bare)
+    assert [f.code for f in found] == ["artifact-undeclared"] * len(CONTENT_GATES[key].reads)
+    assert all(name in f.message for f, name in zip(found, CONTENT_GATES[key].reads))
+    assert default_gates(bare, key) == ()  # and the engine does not register it there
