@@ -15,15 +15,25 @@ for every declared output, in any other stage). The codes are listed in
 from __future__ import annotations
 
 import functools
-import os
-import re
-from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import attrs
 
 from . import validation
-from ._artifacts import ARTIFACT_CODES, finding, read_json, read_text, relative, resolved
+from ._artifacts import (
+    ARTIFACT_CODES,
+    deliverable,
+    feature_folder,
+    finding,
+    looks_like_path,
+    no_subtasks,
+    read_json,
+    read_subtask,
+    read_text,
+    relative,
+    resolved,
+    subtask_files,
+)
 from ._content_checks import (
     check_backlog,
     check_contexts,
@@ -31,10 +41,7 @@ from ._content_checks import (
     check_report,
     check_story_map,
 )
-from ._fileio import read_bytes
-from ._rundoc import parse_json_bytes
-from .errors import NotFound, StageflowError
-from .findings import Finding, Severity
+from .findings import Finding
 from .gates import EXIT, GateRegistration, StageContext, match_output, outputs_exist
 from .workflow import Output, WorkflowSpec
 
@@ -129,12 +136,12 @@ def task_files_valid(context: StageContext) -> List[Finding]:
     Every finding of :func:`stageflow.validation.validate_feature` is passed through.
     """
     found: List[Finding] = []
-    folder = _feature_folder(context, found)
+    folder = feature_folder(context, found)
     if folder is None:
         return found
     found.extend(validation.validate_feature(context.root, context.feature))
-    if not _subtask_files(context.root, folder):
-        found.append(_no_subtasks(folder))
+    if not subtask_files(context.root, folder):
+        found.append(no_subtasks(folder))
     return found
 
 
@@ -165,15 +172,15 @@ def execution_complete(context: StageContext) -> List[Finding]:
     deliverable that is a relative file path exists inside the project root."""
     found: List[Finding] = []
     read_text(context, resolved(context, "execution-summary"), found)
-    folder = _feature_folder(context, found)
+    folder = feature_folder(context, found)
     if folder is None:
         return found
-    names = _subtask_files(context.root, folder)
+    names = subtask_files(context.root, folder)
     if not names:
-        found.append(_no_subtasks(folder))
+        found.append(no_subtasks(folder))
     for name in names:
         path = f"{folder}/{name}"
-        subtask = _read_subtask(context.root, path, found)
+        subtask = read_subtask(context.root, path, found)
         if subtask is None:
             continue
         status = subtask.get("status")
@@ -190,7 +197,7 @@ def execution_complete(context: StageContext) -> List[Finding]:
         deliverables = subtask.get("deliverables")
         if isinstance(deliverables, list):
             for number, entry in enumerate(deliverables):
-                found.extend(_deliverable(context.root, entry, path, f"/deliverables/{number}"))
+                found.extend(deliverable(context.root, entry, path, f"/deliverables/{number}"))
     return found
 
 
@@ -216,131 +223,6 @@ def release_documented(context: StageContext) -> List[Finding]:
     for name in ("release-notes", "lessons-learned"):
         read_text(context, resolved(context, name), found)
     return found
-
-
-def _feature_folder(context: StageContext, found: List[Finding]) -> Optional[str]:
-    """The feature's task folder (any of the three layouts), or ``None`` after a finding."""
-    try:
-        return validation.feature_dir(context.root, context.feature)
-    except NotFound:
-        pass
-    except StageflowError:  # pragma: no cover - the engine checked the feature name
-        pass
-    where = f"{validation.TASKS_DIR}/{context.feature}"
-    found.append(
-        finding(
-            "tasks-missing",
-            f"feature {context.feature!r} has no task folder ({where}, or under active/ or "
-            "completed/)",
-            where,
-            None,
-            f"write {where}/task.json and its subtask_NN.json files",
-        )
-    )
-    return None
-
-
-def _subtask_files(root: Path, folder: str) -> List[str]:
-    try:
-        names = os.listdir(os.path.join(root, folder))
-    except OSError:
-        return []
-    pattern = validation.SUBTASK_FILE
-    return sorted(n for n in names if pattern.match(n))
-
-
-def _no_subtasks(folder: str) -> Finding:
-    return finding(
-        "subtasks-missing",
-        f"{folder} holds no subtask file (subtask_NN.json)",
-        folder,
-        None,
-        "break the feature down into subtask_01.json, subtask_02.json, ...",
-    )
-
-
-def _read_subtask(root: Path, path: str, found: List[Finding]) -> Optional[Dict[str, Any]]:
-    try:
-        document = parse_json_bytes(read_bytes(os.path.join(root, path)), path)
-    except OSError as exc:
-        found.append(
-            finding(
-                "artifact-unreadable",
-                f"{path} cannot be read ({exc.strerror or type(exc).__name__})",
-                path,
-                "",
-                "make it a readable file",
-            )
-        )
-        return None
-    except StageflowError as exc:
-        found.append(finding("artifact-json", str(exc), path, "", "rewrite it as one JSON object"))
-        return None
-    if not isinstance(document, dict):
-        found.append(
-            finding("artifact-json", f"{path}: expected a JSON object", path, "", "rewrite it")
-        )
-        return None
-    return document
-
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def looks_like_path(entry: str) -> bool:
-    """The deliverable rule: text with no blank that has a ``/`` or ``\\``, or a ``.`` in
-    its last part (``src/cart.py``, ``README.md``, ``.env``), names a file; anything else
-    (``POST /orders``, ``OrderService``) is a description and is not checked."""
-    if not entry or any(c.isspace() for c in entry):
-        return False
-    return "/" in entry or "\\" in entry or "." in entry
-
-
-def _deliverable(root: Path, entry: object, path: str, pointer: str) -> List[Finding]:
-    if not isinstance(entry, str) or not looks_like_path(entry):
-        shown = entry if isinstance(entry, str) else type(entry).__name__
-        return [
-            finding(
-                "deliverable-unchecked",
-                f"deliverable {shown!r} is not a relative file path; it is not checked",
-                path,
-                pointer,
-                None,
-                Severity.INFO,
-            )
-        ]
-    parts = re.split(r"[\\/]", entry)
-    if entry.startswith(("/", "\\")) or _DRIVE.match(entry) or ".." in parts:
-        return [
-            finding(
-                "deliverable-outside",
-                f"deliverable {entry!r} is not a path inside the project root",
-                path,
-                pointer,
-                "list deliverables relative to the project root, without '..'",
-            )
-        ]
-    if match_output(root, entry):
-        return []
-    if os.path.lexists(root / entry):  # there, but resolves outside the root
-        return [
-            finding(
-                "deliverable-outside",
-                f"deliverable {entry!r} resolves outside the project root",
-                path,
-                pointer,
-                "keep deliverables inside the project",
-            )
-        ]
-    return [
-        finding(
-            "deliverable-missing",
-            f"deliverable {entry!r} does not exist",
-            path,
-            pointer,
-            f"write {entry}, or correct the subtask's deliverables",
-        )
-    ]
 
 
 class ContentGate(NamedTuple):
