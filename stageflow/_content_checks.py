@@ -277,6 +277,12 @@ def check_contracts(
         return found
     used: Set[str] = set()
     base = pattern.split("*", 1)[0].rstrip("/")
+
+    def where(upstream: str, downstream: str) -> str:
+        if "*" not in pattern:  # a relocated single contract file
+            return pattern
+        return f"{base}/{upstream}-{downstream}/contract.json"
+
     for number, rel in enumerate(contexts.get("context_relationships", ())):
         upstream, downstream = rel["upstream"], rel["downstream"]
         covering = [p for p, c in valid if _covers(c, upstream, downstream)]
@@ -288,7 +294,7 @@ def check_contracts(
                     f"no contract covers the integration point {upstream} -> {downstream}",
                     contexts_path,
                     f"/context_relationships/{number}",
-                    f"write {base}/{upstream}-{downstream}/contract.json with bounded_context "
+                    f"write {where(upstream, downstream)} with bounded_context "
                     f"{upstream!r} and a consumer named {downstream!r}",
                 )
             )

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stageflow import EIGHT_STAGE, GateFailed, Output, StageSpec, UsageError, WorkflowSpec
 from stageflow.content_gates import (
@@ -31,7 +34,7 @@ from stageflow.demo import integration_contracts, write_outputs
 from stageflow.errors import WorkflowDefinitionError
 from stageflow.examples import ORDER_MANAGEMENT
 from stageflow.findings import Finding, Severity
-from stageflow.gates import StageContext
+from stageflow.gates import StageContext, evaluate_gate
 from stageflow.lifecycle import new_run
 from stageflow.testing import make_orchestrator
 
@@ -738,3 +741,74 @@ def test_a_gate_called_for_a_workflow_without_its_artifacts_says_so(
     assert [f.code for f in found] == ["artifact-undeclared"] * len(CONTENT_GATES[key].reads)
     assert all(name in f.message for f, name in zip(found, CONTENT_GATES[key].reads))
     assert default_gates(bare, key) == ()  # and the engine does not register it there
+
+
+# -- a gate never raises -------------------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+TARGETS = [
+    CONTEXTS,
+    MAP,
+    BACKLOG,
+    f"{TASKS}/task.json",
+    f"{TASKS}/subtask_02.json",
+    f"{CONTRACTS}/payment-order-management/contract.json",
+]
+
+
+def _pointers(value: Any, prefix: str = "") -> List[str]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(_pointers(item, f"{prefix}/{key}"))
+    elif isinstance(value, list):
+        for number, item in enumerate(value):
+            found.extend(_pointers(item, f"{prefix}/{number}"))
+    return found
+
+
+def _set(document: Any, pointer: str, value: Any) -> Any:
+    if not pointer:
+        return value
+    parts = pointer[1:].split("/")
+    node = document
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return document
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("example")
+    produce(root, *EIGHT_STAGE.keys)
+    return root
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(target=st.sampled_from(TARGETS), choice=st.integers(min_value=0), value=JSON)
+def test_no_gate_raises_on_a_damaged_artifact(
+    example: Path, tmp_path_factory: pytest.TempPathFactory, target: str, choice: int, value: Any
+) -> None:
+    root = tmp_path_factory.mktemp("damaged")
+    shutil.copytree(example, root, dirs_exist_ok=True)
+    document = json.loads((root / target).read_text(encoding="utf-8"))
+    pointers = _pointers(document)
+    damaged = _set(document, pointers[choice % len(pointers)], value)
+    (root / target).write_text(json.dumps(damaged), encoding="utf-8")
+    flow = make_orchestrator(root)
+    flow.init(FEATURE)
+    run = flow.status(FEATURE)
+    for key in EIGHT_STAGE.keys:
+        ctx = StageContext(FEATURE, EIGHT_STAGE, EIGHT_STAGE.stage(key), run, root)
+        for registration in flow.gates_for(EIGHT_STAGE, key):
+            verdict = evaluate_gate(registration, ctx)
+            assert "gate-error" not in [f.code for f in verdict.findings], verdict
