@@ -1,8 +1,15 @@
 """``stageflow demo``: a sample feature walked through every stage of the 8-stage workflow.
 
-The walk shows one completion refused by a gate (with its findings), one override with a
-justification, one rollback (with its outputs archived) and the final status. It writes
-only inside the folder it is given.
+The artifacts are the seed's order-management example (:mod:`stageflow.examples`),
+checked by the real content gates. The walk shows a completion refused by a gate (with its
+findings), an override of the seed's rounded RICE score with a justification, a refused
+override of the contract gate (the seed's only contract covers none of its integration
+points), a rollback (with its outputs archived) and the final status. It writes only
+inside the folder it is given. Subtasks are marked completed by writing their files
+directly (atomically), standing in for an executor.
+
+:func:`write_outputs` writes a stage's example artifacts; tests use it to walk the 8
+stages through their gates.
 """
 
 from __future__ import annotations
