@@ -1,8 +1,15 @@
 """``stageflow demo``: a sample feature walked through every stage of the 8-stage workflow.
 
-The walk shows one completion refused by a gate (with its findings), one override with a
-justification, one rollback (with its outputs archived) and the final status. It writes
-only inside the folder it is given.
+The artifacts are the seed's order-management example (:mod:`stageflow.examples`),
+checked by the real content gates. The walk shows a completion refused by a gate (with its
+findings), an override of the seed's rounded RICE score with a justification, a refused
+override of the contract gate (the seed's only contract covers none of its integration
+points), a rollback (with its outputs archived) and the final status. It writes only
+inside the folder it is given. Subtasks are marked completed by writing their files
+directly (atomically), standing in for an executor.
+
+:func:`write_outputs` writes a stage's example artifacts; tests use it to walk the 8
+stages through their gates.
 """
 
 from __future__ import annotations
@@ -12,56 +19,150 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
+from ._fileio import write_atomic
 from .engine import Orchestrator
 from .errors import GateFailed, UsageError
+from .examples import ORDER_MANAGEMENT
 from .gates import Registry, StageContext
 from .run import RunState
+from .validation import SUBTASK_FILE
+from .workflow import EIGHT_STAGE, WorkflowSpec
 
-__all__ = ["DEMO_FEATURE", "run_demo"]
+__all__ = ["DEMO_FEATURE", "run_demo", "write_outputs"]
 
 DEMO_FEATURE = "order-management"
+_EXAMPLE_TASKS = ORDER_MANAGEMENT / "order-management-mvp"
+_DONE_AT = "2026-02-15T12:00:00Z"
 
-_OUTPUTS: Dict[str, Dict[str, Any]] = {
-    "architecture": {
-        ".tmp/tasks/{f}/contexts.json": {
-            "contexts": [
-                {"name": "orders", "relationships": [{"to": "payments", "type": "upstream"}]},
-                {"name": "payments", "relationships": []},
-            ]
+
+def _load(name: str) -> Any:
+    return json.loads((ORDER_MANAGEMENT / name).read_text(encoding="utf-8"))
+
+
+def _write(root: Path, relative: str, content: Any) -> str:
+    text = content if isinstance(content, str) else json.dumps(content, indent=2) + "\n"
+    write_atomic(str(root / relative), text.encode("utf-8"))
+    return relative
+
+
+def _where(workflow: WorkflowSpec, artifact: str, feature: str) -> str:
+    output = workflow.artifact(artifact)
+    path = output.resolve(feature) if output is not None else None
+    if path is None:
+        raise UsageError(f"workflow {workflow.name!r} declares no artifact {artifact!r}")
+    return path
+
+
+def integration_contracts(contexts: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """One contract per context relationship of ``contexts``, by contract id.
+
+    Each follows the matching rule of the Contract Definition gate: ``bounded_context`` is
+    the relationship's upstream, and its downstream is a consumer.
+    """
+    contracts = {}
+    for rel in contexts.get("context_relationships", ()):
+        cid = f"{rel['upstream']}-{rel['downstream']}"
+        contracts[cid] = {
+            "contract_id": cid,
+            "version": "1.0.0",
+            "bounded_context": rel["upstream"],
+            "description": rel.get("description", ""),
+            "consumers": [{"name": rel["downstream"]}],
+            "providers": [{"name": rel["upstream"]}],
         }
-    },
-    "stories": {
-        ".tmp/planning/{f}/map.json": {
-            "stories": [{"id": "S1", "title": "Place an order", "acceptance_criteria": ["ok"]}]
-        }
-    },
-    "tasks": {
-        ".tmp/tasks/{f}/task.json": {"id": "{f}", "name": "Order management", "subtask_count": 1},
-        ".tmp/tasks/{f}/subtask_01.json": {"id": "{f}-01", "seq": "01", "title": "Cart"},
-    },
-    "contracts": {".tmp/contracts/{f}/order-api/contract.json": {"name": "order-api"}},
-    "execution": {".tmp/execution/{f}/summary.md": "# Batches\n\nBatch 1: [01] completed\n"},
-    "integration": {".tmp/validation/{f}-report.md": "# Validation report\n\nStatus: passed\n"},
-    "release": {
-        ".tmp/releases/{f}/release-notes.md": "# Release notes\n\nOrders can be placed.\n",
-        "docs/retrospectives/{f}.md": "# Lessons learned\n\nContracts first paid off.\n",
-    },
-}
+    return contracts
 
 
-def write_outputs(root: Path, stage: str, feature: str = DEMO_FEATURE) -> List[str]:
-    """Write the sample outputs of ``stage``; return their relative paths."""
-    written = []
-    for pattern, content in _OUTPUTS.get(stage, {}).items():
-        relative = pattern.replace("{f}", feature)
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, str):
-            text = content
-        else:
-            text = json.dumps(content, indent=2).replace("{f}", feature) + "\n"
-        path.write_text(text, encoding="utf-8")
-        written.append(relative)
+def write_outputs(
+    root: Path,
+    stage: str,
+    feature: str = DEMO_FEATURE,
+    *,
+    verbatim: bool = False,
+    workflow: WorkflowSpec = EIGHT_STAGE,
+) -> List[str]:
+    """Write the order-management example's artifacts of ``stage``; return their paths.
+
+    The files pass the stage's content gate. With ``verbatim``, the seed's documents are
+    written as published, with their inconsistencies: the rounded RICE score of the backlog,
+    and only the seed's contract, which covers no integration point. Task ids are renamed
+    to ``feature``. The ``execution`` stage marks every subtask completed and writes a stub
+    of each deliverable; ``workflow`` says where the artifacts live.
+    """
+    written: List[str] = []
+    if stage in ("architecture", "stories"):
+        name, artifact = {
+            "architecture": ("contexts.json", "contexts"),
+            "stories": ("map.json", "story-map"),
+        }[stage]
+        document = dict(_load(name), feature=feature)
+        written.append(_write(root, _where(workflow, artifact, feature), document))
+    elif stage == "prioritization":
+        backlog = _load("prioritized.json")
+        if not verbatim:  # the seed rounds this score: 50000 * 2 * 80 / 100 / 0.3
+            backlog["mvp_features"][1]["rice_score"]["score"] = 266666.67
+        written.append(_write(root, _where(workflow, "backlog", feature), backlog))
+    elif stage == "tasks":
+        folder = f".tmp/tasks/{feature}"
+        for path in sorted(_EXAMPLE_TASKS.iterdir()):
+            document = json.loads(path.read_text(encoding="utf-8"))
+            document["id"] = feature if path.name == "task.json" else f"{feature}-{document['seq']}"
+            written.append(_write(root, f"{folder}/{path.name}", document))
+    elif stage == "contracts":
+        contracts = {"order-api": _load("contract.json")}
+        if not verbatim:
+            contracts.update(integration_contracts(_load("contexts.json")))
+        base = _where(workflow, "contracts", feature).split("*", 1)[0].rstrip("/")
+        for cid, contract in contracts.items():
+            written.append(_write(root, f"{base}/{cid}/contract.json", contract))
+    elif stage == "execution":
+        written.extend(_execute(root, feature))
+        summary = "# Batches\n\nEvery subtask completed; deliverables written.\n"
+        written.append(_write(root, _where(workflow, "execution-summary", feature), summary))
+    elif stage == "integration":
+        report = "# Validation report\n\nStatus: passed\n\nIntegration tests: 4 of 4 passed.\n"
+        written.append(_write(root, _where(workflow, "validation-report", feature), report))
+    elif stage == "release":
+        notes = "# Release notes\n\nCustomers can place orders and track them.\n"
+        lessons = "# Lessons learned\n\nDefining contracts first paid off.\n"
+        written.append(_write(root, _where(workflow, "release-notes", feature), notes))
+        written.append(_write(root, _where(workflow, "lessons-learned", feature), lessons))
+    return written
+
+
+def _execute(root: Path, feature: str) -> List[str]:
+    """Mark every subtask of ``feature`` completed and write a stub of its deliverables.
+
+    A stand-in for a real executor: the JSON is written directly (atomically).
+    """
+    folder = f".tmp/tasks/{feature}"
+    written: List[str] = []
+    count = 0
+    names = sorted(os.listdir(root / folder)) if (root / folder).is_dir() else []
+    for name in names:
+        if not SUBTASK_FILE.match(name):
+            continue
+        path = root / folder / name
+        subtask = json.loads(path.read_text(encoding="utf-8"))
+        for entry in subtask.get("deliverables", ()):
+            target = root / entry
+            if entry.endswith("/"):
+                target.mkdir(parents=True, exist_ok=True)
+            elif not target.exists():
+                _write(root, entry, f"sample deliverable of subtask {subtask['seq']}: {entry}\n")
+        subtask.update(
+            status="completed",
+            started_at=subtask.get("started_at") or _DONE_AT,
+            completed_at=_DONE_AT,
+            completion_summary="Done by the stageflow demo (no real executor yet)",
+        )
+        written.append(_write(root, f"{folder}/{name}", subtask))
+        count += 1
+    task_path = root / folder / "task.json"
+    if task_path.is_file():
+        task = json.loads(task_path.read_text(encoding="utf-8"))
+        task["completed_count"] = count
+        _write(root, f"{folder}/task.json", task)
     return written
 
 
@@ -103,9 +204,11 @@ def run_demo(
     try:
         flow.complete(feature, "architecture")
     except GateFailed as refused:
-        codes = [f.code for f in refused.findings]
+        codes = [f.code for f in refused.findings if f.is_error]
         step("complete architecture (no outputs yet)", refused.run, "refused", findings=codes)
         for finding in refused.findings:
+            if not finding.is_error:
+                continue
             say(f"    {finding.code}: {finding.message}")
             if finding.recommendation:
                 say(f"      -> {finding.recommendation}")
@@ -119,11 +222,36 @@ def run_demo(
     for stage in ("architecture", "stories"):
         run = produce_and_complete(stage)
 
-    justification = "backlog is prioritised in the team's tracker this sprint"
+    write_outputs(root, "prioritization", feature, verbatim=True)
+    justification = "the seed rounds one RICE score to a whole number; the ranking holds"
     run = flow.complete(feature, "prioritization", override=True, reason=justification)
-    step("complete prioritization with override", run, f"overridden: {justification}")
+    overridden = run.stage("prioritization").override
+    codes = [f.code for f in overridden.findings] if overridden else []
+    step(
+        "complete prioritization with override",
+        run,
+        f"overridden ({', '.join(codes)}): {justification}",
+        findings=codes,
+    )
 
-    for stage in ("tasks", "contracts", "execution"):
+    run = produce_and_complete("tasks")
+
+    write_outputs(root, "contracts", feature, verbatim=True)
+    try:
+        flow.complete(feature, "contracts", override=True, reason="we will write them later")
+    except GateFailed as refused:
+        codes = [f.code for f in refused.findings if f.is_error]
+        step(
+            "complete contracts with override (not overridable)",
+            refused.run,
+            "refused",
+            findings=codes,
+        )
+        for finding in refused.findings:
+            if finding.is_error:
+                say(f"    {finding.code}: {finding.message}")
+
+    for stage in ("contracts", "execution"):
         run = produce_and_complete(stage)
 
     run = flow.rollback(feature, "execution", reason="integration found a missed subtask")

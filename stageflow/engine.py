@@ -31,7 +31,6 @@ from .gates import (
     StageContext,
     evaluate_gate,
     match_output,
-    outputs_exist,
 )
 from .run import Event, Outcome, RunState, StageRecord, StageStatus
 from .serde import run_from_document, run_to_document
@@ -98,8 +97,9 @@ class Orchestrator:
     project root that gates look at and where outputs are archived (default: the current
     folder). ``workflows`` are the workflow definitions runs may use; the first is the
     default for :meth:`init`. ``registry`` holds custom gates and compensation hooks. With
-    ``default_gates`` (the default), every stage with declared outputs gets the
-    ``outputs-exist`` exit gate.
+    ``default_gates`` (the default), each stage of the 8-stage workflow gets its content
+    gate (:mod:`stageflow.content_gates`), and any other stage with declared outputs the
+    ``outputs-exist`` exit gate; ``default_gates=False`` turns them all off.
     """
 
     def __init__(
@@ -242,9 +242,12 @@ class Orchestrator:
     def gates_for(self, spec: WorkflowSpec, key: str) -> Tuple[GateRegistration, ...]:
         """The entry gates, then the exit gates, that apply to stage ``key``."""
         builtin: Tuple[GateRegistration, ...] = ()
-        stage = spec.stage(key)
-        if self.default_gates and any(o.path for o in stage.outputs):
-            builtin = (GateRegistration(key, "outputs-exist", outputs_exist, EXIT, True),)
+        if self.default_gates:
+            # Imported here: the content gates pull in the task-file validator, which
+            # operations that run no gate (init, fail, abort, ...) do not need.
+            from .content_gates import default_gates
+
+            builtin = default_gates(spec, spec.stage(key).key)
         return self.registry.gates_for(key, ENTRY) + builtin + self.registry.gates_for(key, EXIT)
 
     def _context(

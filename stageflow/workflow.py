@@ -7,11 +7,11 @@ A :class:`WorkflowSpec` is plain data. The engine works for any ordered list of 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Tuple, Union
+from typing import Iterable, Mapping, Optional, Tuple, Union
 
 import attrs
 
-from .errors import UnknownStage, WorkflowDefinitionError
+from .errors import UnknownStage, UsageError, WorkflowDefinitionError
 
 __all__ = ["EIGHT_STAGE", "Output", "StageSpec", "WorkflowSpec", "builtin_workflows"]
 
@@ -42,15 +42,24 @@ class Output:
     feature name; its last parts may be glob patterns (``*``, ``**``). An output with no
     ``path`` is documentation only (for example "Deployed feature") and is not checked
     by the default exit gate.
+
+    ``artifact`` names what the file is (``"contexts"``, ``"story-map"``, ...): the content
+    gates of :mod:`stageflow.content_gates` find their artifacts by these names in the
+    workflow, so a workflow that declares an artifact elsewhere relocates it for every gate
+    (see :meth:`WorkflowSpec.relocate`).
     """
 
     description: str
     path: Optional[str] = None
+    artifact: Optional[str] = None
 
     def resolve(self, feature: str) -> Optional[str]:
         """The output's path for ``feature``, or ``None`` for a documentation-only output."""
         return None if self.path is None else self.path.replace("{feature}", feature)
 
+
+FIXED_ARTIFACTS = ("task", "subtasks")
+"""Artifacts whose location is the task-file layout, which :meth:`WorkflowSpec.relocate` refuses."""
 
 PROTECTED_PATHS = (".git", ".tmp/sessions", ".tmp/locks", ".tmp/archive")
 """Folders an output may never be, hold or sit in: rollback moves outputs to the archive."""
@@ -144,6 +153,51 @@ class WorkflowSpec:
         """Stage keys in order."""
         return tuple(s.key for s in self.stages)
 
+    def artifact(self, name: str) -> Optional[Output]:
+        """The declared output named ``name`` (``Output.artifact``) in any stage, or ``None``."""
+        for stage in self.stages:
+            for output in stage.outputs:
+                if output.artifact == name and output.path is not None:
+                    return output
+        return None
+
+    def relocate(self, paths: Mapping[str, str]) -> WorkflowSpec:
+        """A copy of this workflow with the named artifacts declared at new paths.
+
+        ``paths`` maps artifact names to path templates relative to the project root, with
+        ``{feature}`` for the feature name: ``EIGHT_STAGE.relocate({"story-map":
+        "docs/{feature}/stories.json"})``. Every gate, the outputs recorded on completion and
+        the archive on rollback follow the new paths. Raises :class:`UsageError` for a name
+        the workflow does not declare or for a fixed artifact (``task``, ``subtasks``: task
+        files always live in the task-file layout of :mod:`stageflow.validation`), and
+        :class:`WorkflowDefinitionError` for a path that is not allowed.
+        """
+        known = sorted({o.artifact for s in self.stages for o in s.outputs if o.artifact})
+        for name in paths:
+            if name in FIXED_ARTIFACTS:
+                raise UsageError(
+                    f"artifact {name!r} cannot be relocated: task files live in "
+                    ".tmp/tasks/{feature}/ (or its active/ and completed/ layouts)"
+                )
+            if name not in known:
+                raise UsageError(
+                    f"workflow {self.name!r} declares no artifact {name!r}; "
+                    f"known: {', '.join(known) or 'none'}"
+                )
+        stages = tuple(
+            attrs.evolve(
+                stage,
+                outputs=tuple(
+                    attrs.evolve(o, path=paths[o.artifact])
+                    if o.artifact is not None and o.artifact in paths
+                    else o
+                    for o in stage.outputs
+                ),
+            )
+            for stage in self.stages
+        )
+        return attrs.evolve(self, stages=stages)
+
     def index(self, key: str) -> int:
         """0-based position of the stage ``key``."""
         try:
@@ -191,6 +245,7 @@ def _definition_problems(spec: WorkflowSpec) -> list[str]:
     if not spec.stages:
         problems.append("a workflow needs at least one stage")
     seen: dict[str, int] = {}
+    artifacts: dict[str, str] = {}
     for position, stage in enumerate(spec.stages, start=1):
         if not isinstance(stage, StageSpec):
             message = f"stage {position} is not a StageSpec"  # type: ignore[unreachable]
@@ -214,6 +269,20 @@ def _definition_problems(spec: WorkflowSpec) -> list[str]:
                 problem = output_path_problem(output.path)
                 if problem:
                     problems.append(f"stage {stage.key!r}: {problem}")
+            name = output.artifact
+            if name is None:
+                continue
+            if not isinstance(name, str) or not KEY_PATTERN.match(name):
+                problems.append(f"stage {stage.key!r}: artifact name {name!r} {_NAME_RULE}")
+            elif output.path is None:
+                problems.append(f"stage {stage.key!r}: artifact {name!r} has no path")
+            elif name in artifacts:
+                problems.append(
+                    f"stage {stage.key!r}: artifact {name!r} is also declared by stage "
+                    f"{artifacts[name]!r}"
+                )
+            else:
+                artifacts[name] = stage.key
         seen.setdefault(stage.key, position)
     return problems
 
@@ -247,6 +316,7 @@ EIGHT_STAGE = WorkflowSpec(
                     "Bounded contexts: components, responsibilities, boundaries and "
                     "integration points",
                     ".tmp/tasks/{feature}/contexts.json",
+                    "contexts",
                 ),
                 Output("Architecture overview document"),
             ),
@@ -267,6 +337,7 @@ EIGHT_STAGE = WorkflowSpec(
                 Output(
                     "Story map: personas, journeys and stories with acceptance criteria",
                     ".tmp/planning/{feature}/map.json",
+                    "story-map",
                 ),
             ),
             criteria=(
@@ -286,6 +357,7 @@ EIGHT_STAGE = WorkflowSpec(
                 Output(
                     "Prioritized story backlog (RICE / WSJF scores, phases)",
                     ".tmp/planning/{feature}/prioritized.json",
+                    "backlog",
                 ),
                 Output("Risk assessment matrix"),
                 Output("Phased execution plan"),
@@ -303,8 +375,8 @@ EIGHT_STAGE = WorkflowSpec(
             name="Enhanced Task Breakdown",
             goal="Transform stories into atomic, executable tasks",
             outputs=(
-                Output("Feature task file", ".tmp/tasks/{feature}/task.json"),
-                Output("Subtask files", ".tmp/tasks/{feature}/subtask_*.json"),
+                Output("Feature task file", ".tmp/tasks/{feature}/task.json", "task"),
+                Output("Subtask files", ".tmp/tasks/{feature}/subtask_*.json", "subtasks"),
             ),
             criteria=(
                 "All tasks defined with clear objectives",
@@ -323,6 +395,7 @@ EIGHT_STAGE = WorkflowSpec(
                 Output(
                     "Contracts for every integration point",
                     ".tmp/contracts/{feature}/**/contract.json",
+                    "contracts",
                 ),
                 Output("Type definitions and integration documentation"),
             ),
@@ -344,6 +417,7 @@ EIGHT_STAGE = WorkflowSpec(
                 Output(
                     "Batch completion summary",
                     ".tmp/execution/{feature}/summary.md",
+                    "execution-summary",
                 ),
                 Output("Implemented deliverables for all tasks"),
                 Output("Self-review reports"),
@@ -362,7 +436,9 @@ EIGHT_STAGE = WorkflowSpec(
             name="Integration & Validation",
             goal="Integrate components and validate the system works as a whole",
             outputs=(
-                Output("Validation report", ".tmp/validation/{feature}-report.md"),
+                Output(
+                    "Validation report", ".tmp/validation/{feature}-report.md", "validation-report"
+                ),
                 Output("Integration test results"),
                 Output("Issue resolution log"),
             ),
@@ -380,8 +456,14 @@ EIGHT_STAGE = WorkflowSpec(
             name="Release & Learning",
             goal="Deploy to production and capture insights",
             outputs=(
-                Output("Release notes", ".tmp/releases/{feature}/release-notes.md"),
-                Output("Lessons learned document", "docs/retrospectives/{feature}.md"),
+                Output(
+                    "Release notes", ".tmp/releases/{feature}/release-notes.md", "release-notes"
+                ),
+                Output(
+                    "Lessons learned document",
+                    "docs/retrospectives/{feature}.md",
+                    "lessons-learned",
+                ),
                 Output("Deployed feature"),
                 Output("Updated standards and patterns"),
             ),

@@ -17,6 +17,7 @@ import pytest
 
 import stageflow
 from stageflow.cli import main
+from stageflow.demo import write_outputs
 from stageflow.workflow import EIGHT_STAGE
 
 FEATURE = "auth"
@@ -94,18 +95,8 @@ def started(project: Path) -> Path:
 
 
 def produce(root: Path, stage: str, feature: str = FEATURE) -> List[str]:
-    """Write non-empty files for every declared output of ``stage`` (key)."""
-    written = []
-    for output in EIGHT_STAGE.stage(stage).outputs:
-        pattern = output.resolve(feature)
-        if pattern is None:
-            continue
-        relative = pattern.replace("**/", "").replace("*", "01")
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{stage} output\n", encoding="utf-8")
-        written.append(relative)
-    return written
+    """Write the example artifacts of ``stage`` that pass its content gate; return their paths."""
+    return write_outputs(root, stage, feature)
 
 
 def complete_through(root: Path, last: int, feature: str = FEATURE) -> None:
@@ -256,7 +247,7 @@ def test_list_shows_each_feature_and_its_latest_run(project: Path) -> None:
 def test_validate_reports_every_finding_and_changes_nothing(started: Path, as_json: bool) -> None:
     complete_through(started, 3)
     before = snapshot(started)
-    expected = [".tmp/tasks/auth/task.json", ".tmp/tasks/auth/subtask_*.json"]
+    expected = [".tmp/tasks/auth/task.json", ".tmp/tasks/auth"]  # task-missing, subtasks-missing
 
     if as_json:
         code, document = cli_json("stage", "validate", FEATURE, "4", root=started)
@@ -323,8 +314,8 @@ def test_complete_with_missing_outputs_fails_the_stage_with_every_finding(
         assert_findings_printed(result.err, findings)
 
     assert sorted(f["path"] for f in findings) == [
-        ".tmp/tasks/auth/subtask_*.json",
-        ".tmp/tasks/auth/task.json",
+        ".tmp/tasks/auth",  # subtasks-missing
+        ".tmp/tasks/auth/task.json",  # task-missing
     ]
     view = status(started)
     assert view["status"] == "active"
@@ -410,7 +401,7 @@ def test_complete_with_override_and_reason_records_the_override(
     override = view["stages"][0]["override"]
     assert override["justification"] == reason
     assert override["actor"] == "tester"
-    assert [f["code"] for f in override["findings"]] == ["output-missing"]
+    assert [f["code"] for f in override["findings"]] == ["artifact-missing"]
     last = history(started)[-1]
     assert (last["operation"], last["outcome"]) == ("complete", "applied")
     assert last["override"]["justification"] == reason
@@ -445,7 +436,7 @@ def test_the_contract_stage_cannot_be_overridden(started: Path) -> None:
 
     assert result.code == 1
     assert "not-overridable" in result.err
-    assert "output-missing" in result.err
+    assert "contract-missing" in result.err
     view = status(started)
     assert view["current_stage"] == 5
     assert view["stages"][4]["status"] == "failed"
@@ -580,7 +571,7 @@ def test_rollback_resets_later_stages_and_archives_their_outputs(
     assert not (started / ".tmp/planning/auth/map.json").exists()
     archived = list(started.glob(".tmp/archive/auth/*-rollback/.tmp/planning/auth/map.json"))
     assert len(archived) == 1
-    assert archived[0].read_text(encoding="utf-8") == "stories output\n"
+    assert json.loads(archived[0].read_text(encoding="utf-8"))["stories"]
     assert (started / ".tmp/tasks/auth/contexts.json").exists()  # stage 1 untouched
     last = history(started)[-1]
     assert last["reason"] == "the story map missed a persona"
@@ -612,8 +603,7 @@ def test_rollback_to_the_current_stage_restarts_it(started: Path) -> None:
     assert view["stages"][2]["started_at"] is None
     assert [s["status"] for s in view["stages"][:2]] == ["completed", "completed"]
     # The stage can be completed again straight away.
-    (started / ".tmp/planning/auth").mkdir(parents=True, exist_ok=True)
-    (started / ".tmp/planning/auth/prioritized.json").write_text("{}")
+    produce(started, "prioritization")
     assert cli("stage", "complete", FEATURE, "3", root=started).code == 0
 
 
@@ -718,7 +708,7 @@ def test_history_lists_every_operation_including_refused_ones(started: Path) -> 
 
     text = cli("stage", "history", FEATURE, root=started)
     assert text.code == 0
-    assert "output-missing" in text.out
+    assert "artifact-missing" in text.out
     assert "not-current-stage" in text.out
     assert "reason: redo" in text.out
 
@@ -1108,7 +1098,7 @@ def test_demo_walks_a_feature_through_every_stage_in_the_given_folder(tmp_path: 
     result = cli("demo", "--dir", str(folder))
 
     assert result.code == 0
-    assert "output-missing" in result.out  # the refused completion with its findings
+    assert "artifact-missing" in result.out  # the refused completion with its findings
     assert "overridden" in result.out
     assert "rollback" in result.out
     assert "completed" in result.out
@@ -1142,7 +1132,7 @@ def test_demo_json_prints_one_summary_document(
     assert summary["status"]["status"] == "completed"
     actions = [step["action"] for step in summary["steps"]]
     refused = summary["steps"][actions.index("complete architecture (no outputs yet)")]
-    assert refused["findings"] == ["output-missing"]
+    assert refused["findings"] == ["artifact-missing"]
     assert any("override" in action for action in actions)
     assert any("rollback" in action for action in actions)
     assert status(Path(summary["root"]), "order-management")["status"] == "completed"

@@ -54,7 +54,7 @@ def _produce_output(root: str, tag: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     temp = f"{path}.{tag}.{os.getpid()}.partial"
     with open(temp, "w", encoding="utf-8") as handle:
-        handle.write('{"contexts": [{"name": "cart"}]}\n')
+        handle.write('{"bounded_contexts": [{"name": "cart"}]}\n')
     os.replace(temp, path)
 
 

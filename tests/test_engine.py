@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -29,6 +30,7 @@ from stageflow import (
     Verdict,
     WorkflowSpec,
 )
+from stageflow.demo import write_outputs
 from stageflow.engine import Orchestrator
 from stageflow.errors import InvalidName
 from stageflow.testing import FakeClock, assert_history, assert_replays, make_orchestrator
@@ -38,18 +40,8 @@ KEYS = EIGHT_STAGE.keys
 
 
 def produce(root: Path, stage: str, feature: str = FEATURE) -> List[str]:
-    """Write every declared output of ``stage`` (globs made concrete); return their paths."""
-    written: List[str] = []
-    for output in EIGHT_STAGE.stage(stage).outputs:
-        pattern = output.resolve(feature)
-        if pattern is None:
-            continue
-        relative = pattern.replace("**", "api").replace("*", "01")
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{stage} output\n")
-        written.append(relative)
-    return written
+    """Write the example artifacts of ``stage`` that pass its content gate; return their paths."""
+    return write_outputs(root, stage, feature)
 
 
 def finish(flow: Orchestrator, root: Path, *stages: str, feature: str = FEATURE) -> RunState:
@@ -203,11 +195,13 @@ def test_a_whole_run_through_the_default_gates(flow: Orchestrator, tmp_path: Pat
     assert run.current_stage is None
     assert all(r.status is StageStatus.COMPLETED for r in run.stages)
     assert run.ended_at is not None
-    assert run.stage("tasks").outputs == (
-        ".tmp/tasks/feat/subtask_01.json",
-        ".tmp/tasks/feat/task.json",
+    tasks = run.stage("tasks").outputs
+    assert tasks[0] == ".tmp/tasks/feat/subtask_01.json"
+    assert tasks[-1] == ".tmp/tasks/feat/task.json"
+    assert len(tasks) == 13
+    assert ".tmp/contracts/feat/payment-order-management/contract.json" in (
+        run.stage("contracts").outputs
     )
-    assert run.stage("contracts").outputs == (".tmp/contracts/feat/api/contract.json",)
     assert_replays(run)
 
 
@@ -218,7 +212,7 @@ def test_a_failing_gate_leaves_the_stage_failed_then_a_fix_completes_it(
     with pytest.raises(GateFailed) as caught:
         flow.complete(FEATURE, "architecture")
     error = caught.value
-    assert codes(error) == ["output-missing"]
+    assert codes(error) == ["artifact-missing"]
     assert error.stage == "architecture"
     assert error.findings[0].path == ".tmp/tasks/feat/contexts.json"
     assert isinstance(error, Refused)
@@ -227,7 +221,7 @@ def test_a_failing_gate_leaves_the_stage_failed_then_a_fix_completes_it(
     run = flow.status(FEATURE)
     record = run.stage("architecture")
     assert record.status is StageStatus.FAILED
-    assert [f.code for f in record.findings] == ["output-missing"]
+    assert [f.code for f in record.findings] == ["artifact-missing"]
     assert run.status is RunStatus.ACTIVE
     assert run.current_stage == "architecture"
     assert error.run == run
@@ -346,7 +340,7 @@ def test_an_override_with_justification_completes_and_is_recorded(
     assert override is not None
     assert override.actor == "lead"
     assert override.justification == "spike, no design"
-    assert [f.code for f in override.findings] == ["output-missing"]
+    assert [f.code for f in override.findings] == ["artifact-missing"]
     assert override.at == run.history[-1].at
     assert override.at < clock.current
     assert run.history[-1].override == override
@@ -373,7 +367,7 @@ def test_the_contracts_gate_cannot_be_overridden(flow: Orchestrator, tmp_path: P
     with pytest.raises(Refused) as caught:
         flow.complete(FEATURE, "contracts", override=True, reason="we'll write them later")
     assert "not-overridable" in codes(caught.value)
-    assert "output-missing" in codes(caught.value)
+    assert "contract-missing" in codes(caught.value)
     run = flow.status(FEATURE)
     assert run.stage("contracts").status is not StageStatus.COMPLETED
     assert run.stage("contracts").override is None
@@ -555,7 +549,7 @@ def test_rollback_moves_outputs_to_the_archive(flow: Orchestrator, tmp_path: Pat
     for relative in stories:
         assert not (tmp_path / relative).exists()
         archived = tmp_path / event.archive / relative
-        assert archived.read_text() == "stories output\n"
+        assert json.loads(archived.read_text())["stories"]
     # Earlier stages and unrelated files are untouched.
     for relative in arch:
         assert (tmp_path / relative).exists()
@@ -641,7 +635,7 @@ def test_abort_copies_outputs_to_the_archive(flow: Orchestrator, tmp_path: Path)
     assert event.archived == tuple(arch)
     for relative in arch:
         assert (tmp_path / relative).exists()
-        assert (tmp_path / event.archive / relative).read_text() == "architecture output\n"
+        assert json.loads((tmp_path / event.archive / relative).read_text())["feature"] == FEATURE
 
 
 def test_abort_of_a_finished_run_is_refused(flow: Orchestrator) -> None:
@@ -704,7 +698,7 @@ def test_validate_is_a_dry_run(flow: Orchestrator) -> None:
     result = flow.validate(FEATURE, "architecture")
     assert result.passed is False
     assert (result.stage, result.number) == ("architecture", 1)
-    assert [f.code for f in result.findings] == ["output-missing"]
+    assert [f.code for f in result.findings] == ["artifact-missing"]
     assert flow.store.latest(FEATURE) == stored
 
 
@@ -713,7 +707,7 @@ def test_validate_reports_rules_and_gates_and_passes_when_ready(
 ) -> None:
     flow.init(FEATURE)
     wrong = flow.validate(FEATURE, 3)
-    assert {"not-current-stage", "prerequisite-incomplete", "output-missing"} <= {
+    assert {"not-current-stage", "prerequisite-incomplete", "artifact-missing"} <= {
         f.code for f in wrong.findings
     }
     produce(tmp_path, "architecture")

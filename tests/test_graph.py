@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import pickle
 from collections import deque
-from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stageflow.errors import StageflowError, UsageError
+from stageflow.examples import ORDER_MANAGEMENT
 from stageflow.findings import Finding, Severity
 from stageflow.graph import (
     GRAPH_CODES,
@@ -43,7 +43,7 @@ from stageflow.graph import (
 
 Spec = Dict[str, Tuple[str, Tuple[str, ...]]]
 
-SEED_FEATURE = Path(__file__).resolve().parent / "data" / "seed" / "order-management-mvp"
+SEED_FEATURE = ORDER_MANAGEMENT / "order-management-mvp"
 STATUSES = ("pending", "in_progress", "completed", "blocked")
 FAST = settings(max_examples=150, deadline=None)
 

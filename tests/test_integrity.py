@@ -30,6 +30,11 @@ def cli(root: Path, *argv: str) -> Tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def contexts(label: str = "architecture") -> str:
+    """A valid contexts.json (the architecture stage's content gate reads it)."""
+    return json.dumps({"feature": label, "bounded_contexts": [{"name": "core"}]})
+
+
 def write(root: Path, relative: str, text: str = "{}") -> Path:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +99,7 @@ def test_arguments_that_are_not_utf8_are_a_usage_error_with_one_json_document(
 def test_an_output_that_is_a_link_into_stageflow_state_is_refused(project: Path) -> None:
     flow = Orchestrator(root=project)
     flow.init("f")
-    write(project, CONTEXTS)
+    write(project, CONTEXTS, contexts())
     os.symlink(project / ".tmp" / "sessions", project / "sess")
     tracking = next((project / ".tmp/sessions").glob("*-f")) / "stage-tracking.json"
     link = f"sess/{tracking.parent.name}/stage-tracking.json"
@@ -107,7 +112,7 @@ def test_an_output_that_is_a_link_into_stageflow_state_is_refused(project: Path)
 def test_abort_copies_a_link_to_the_project_as_a_link(project: Path) -> None:
     flow = Orchestrator(root=project)
     flow.init("f")
-    write(project, CONTEXTS)
+    write(project, CONTEXTS, contexts())
     os.symlink(project, project / ".tmp/tasks/f/loop")
     flow.complete("f", 1, outputs=[".tmp/tasks/f"])
     run = flow.abort("f", reason="stop")
@@ -171,14 +176,14 @@ def test_a_rollback_whose_save_fails_moves_the_outputs_back(project: Path) -> No
     store = _FailingSave()
     flow = make_orchestrator(project, store=store)
     flow.init("f")
-    write(project, CONTEXTS, "architecture")
+    write(project, CONTEXTS, contexts())
     flow.complete("f", 1)
     store.fail = True
 
     with pytest.raises(OSError, match="No space"):
         flow.rollback("f", 1, reason="redo")
 
-    assert (project / CONTEXTS).read_text() == "architecture"
+    assert (project / CONTEXTS).read_text() == contexts()
     assert flow.status("f").stage("architecture").status.value == "completed"
 
 
@@ -187,11 +192,14 @@ def test_archives_made_at_the_same_instant_never_overwrite_each_other(project: P
     flow.init("f")
     archives = []
     for version in ("v1", "v2"):
-        write(project, CONTEXTS, version)
+        write(project, CONTEXTS, contexts(version))
         flow.complete("f", 1)
         archives.append(flow.rollback("f", 1, reason="again").history[-1].archive)
     assert archives[0] != archives[1]
-    assert [(project / str(a) / CONTEXTS).read_text() for a in archives] == ["v1", "v2"]
+    assert [(project / str(a) / CONTEXTS).read_text() for a in archives] == [
+        contexts("v1"),
+        contexts("v2"),
+    ]
 
 
 def test_an_impossible_date_is_a_malformed_file_for_every_command(project: Path) -> None:

@@ -31,6 +31,7 @@ from stageflow import (
 from stageflow._minischema import MiniSchema
 from stageflow._resources import SCHEMA_NAMES, load_schema, read_schema_text
 from stageflow._rundoc import check_run_document, parse_json_bytes
+from stageflow.demo import write_outputs
 from stageflow.serde import format_timestamp, parse_timestamp
 from stageflow.testing import FakeClock, make_orchestrator
 
@@ -92,12 +93,7 @@ MINI_FLOW = WorkflowSpec(
 
 
 def _produce(root: Path, stage: str, feature: str) -> None:
-    for output in EIGHT_STAGE.stage(stage).outputs:
-        pattern = output.resolve(feature)
-        if pattern is not None:
-            path = root / pattern.replace("**", "api").replace("*", "01")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("x\n")
+    write_outputs(root, stage, feature)  # artifacts that pass the stage's content gate
 
 
 def _attempt(action: Any) -> None:
@@ -125,6 +121,7 @@ def _real_documents(root: Path) -> List[Dict[str, Any]]:
     flow.complete(feature, 1, outputs=["README.md"])
     flow.complete(feature, 2, override=True, reason="stories agreed in a meeting")
     _attempt(lambda: flow.complete(feature, 3, override=True))
+    _produce(root, "stories", feature)  # the backlog's gate reads the story map
     for key in EIGHT_STAGE.keys[2:]:
         _produce(root, key, feature)
         flow.complete(feature, key)

@@ -16,8 +16,9 @@ import pytest
 
 import stageflow
 from stageflow.cli import main
+from stageflow.examples import ORDER_MANAGEMENT
 
-SEED = Path(__file__).resolve().parent / "data" / "seed" / "order-management-mvp"
+SEED = ORDER_MANAGEMENT / "order-management-mvp"
 FEATURE = "order-management-mvp"
 TRACEBACK = "Traceback (most recent call last)"
 

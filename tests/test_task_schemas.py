@@ -1,8 +1,9 @@
 """The JSON Schemas of task files and planning artifacts.
 
 Each schema is a valid Draft 2020-12 schema that uses only standard keywords; the seed example
-(``tests/data/seed``, copied from ``../shared/seeds/004_*.txt``) validates; every required part
-and enum of the reference is refused when broken; unknown top-level fields are accepted.
+(``stageflow/examples/order_management``, copied from ``../shared/seeds/004_*.txt``)
+validates; every required part and enum of the reference is refused when broken; unknown
+top-level fields are accepted.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError
 
+from stageflow.examples import ORDER_MANAGEMENT
+
 HERE = Path(__file__).resolve().parent
 SCHEMA_DIR = HERE.parent / "schemas"
-SEED_DIR = HERE / "data" / "seed"
+SEED_DIR = ORDER_MANAGEMENT
 SEED_FEATURE = SEED_DIR / "order-management-mvp"
 SEED_SOURCE_DIR = HERE.parent.parent / "shared" / "seeds"
 

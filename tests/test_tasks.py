@@ -10,7 +10,6 @@ import pickle
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 
 from stageflow import tasks
 from stageflow.errors import RuleViolation, StageflowError, StateFileError, UsageError
+from stageflow.examples import ORDER_MANAGEMENT
 from stageflow.serde import parse_timestamp
 from stageflow.tasks import (
     BLOCKED,
@@ -33,7 +33,7 @@ from stageflow.tasks import (
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
 T0_TEXT = "2026-03-01T09:30:00Z"
-SEED_SUBTASK = Path(__file__).resolve().parent / "data" / "seed" / "order-management-mvp"
+SEED_SUBTASK = ORDER_MANAGEMENT / "order-management-mvp"
 
 Doc = Dict[str, Any]
 

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 from stageflow import FileTaskStore, MemoryTaskStore, TaskTracker
 from stageflow.errors import ConflictError, NotFound, RuleViolation, StateFileError, UsageError
+from stageflow.examples import ORDER_MANAGEMENT
 from stageflow.testing import FakeClock
 
-SEED = Path(__file__).resolve().parent / "data" / "seed" / "order-management-mvp"
+SEED = ORDER_MANAGEMENT / "order-management-mvp"
 FEATURE = "shop"
 
 Doc = Dict[str, Any]

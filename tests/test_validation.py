@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from stageflow import schema as schema_module
 from stageflow.errors import InvalidName, NotFound, StageflowError
+from stageflow.examples import ORDER_MANAGEMENT
 from stageflow.findings import Finding, Severity
 from stageflow.validation import (
     VALIDATION_CODES,
@@ -31,7 +32,7 @@ from stageflow.validation import (
     validate_feature,
 )
 
-SEED = Path(__file__).resolve().parent / "data" / "seed" / "order-management-mvp"
+SEED = ORDER_MANAGEMENT / "order-management-mvp"
 FEATURE = "order-management-mvp"
 REL = f".tmp/tasks/{FEATURE}"
 
