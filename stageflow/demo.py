@@ -25,7 +25,6 @@ from .errors import GateFailed, UsageError
 from .examples import ORDER_MANAGEMENT
 from .gates import Registry, StageContext
 from .run import RunState
-from .validation import SUBTASK_FILE
 from .workflow import EIGHT_STAGE, WorkflowSpec
 
 __all__ = ["DEMO_FEATURE", "run_demo", "write_outputs"]
@@ -131,39 +130,34 @@ def write_outputs(
 
 
 def _execute(root: Path, feature: str) -> List[str]:
-    """Mark every subtask of ``feature`` completed and write a stub of its deliverables.
+    """Run every subtask of ``feature`` through the task lifecycle with a simulated agent.
 
-    A stand-in for a real executor: the JSON is written directly (atomically).
+    A stand-in for the Stage 6 executor: the agent claims the next ready subtask, writes a
+    stub of each deliverable that is a relative path inside ``root``, and completes it,
+    until nothing is left to claim. Returns the subtask files written.
     """
-    folder = f".tmp/tasks/{feature}"
+    from .errors import RuleViolation
+    from .tracker import TaskTracker
+
+    tracker = TaskTracker(root=root)
     written: List[str] = []
-    count = 0
-    names = sorted(os.listdir(root / folder)) if (root / folder).is_dir() else []
-    for name in names:
-        if not SUBTASK_FILE.match(name):
-            continue
-        path = root / folder / name
-        subtask = json.loads(path.read_text(encoding="utf-8"))
-        for entry in subtask.get("deliverables", ()):
+    while True:
+        try:
+            claimed = tracker.claim(feature, "demo-agent")
+        except RuleViolation:  # every subtask completed (or, in a broken feature, stuck)
+            return written
+        for entry in claimed.subtask.get("deliverables") or ():
+            if not isinstance(entry, str) or os.path.isabs(entry) or ".." in entry.split("/"):
+                continue
             target = root / entry
             if entry.endswith("/"):
                 target.mkdir(parents=True, exist_ok=True)
             elif not target.exists():
-                _write(root, entry, f"sample deliverable of subtask {subtask['seq']}: {entry}\n")
-        subtask.update(
-            status="completed",
-            started_at=subtask.get("started_at") or _DONE_AT,
-            completed_at=_DONE_AT,
-            completion_summary="Done by the stageflow demo (no real executor yet)",
+                _write(root, entry, f"sample deliverable of subtask {claimed.seq}: {entry}\n")
+        done = tracker.complete(
+            feature, claimed.seq, "Done by the stageflow demo's simulated agent"
         )
-        written.append(_write(root, f"{folder}/{name}", subtask))
-        count += 1
-    task_path = root / folder / "task.json"
-    if task_path.is_file():
-        task = json.loads(task_path.read_text(encoding="utf-8"))
-        task["completed_count"] = count
-        _write(root, f"{folder}/task.json", task)
-    return written
+        written.append(done.location)
 
 
 def run_demo(
