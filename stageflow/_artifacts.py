@@ -2,9 +2,9 @@
 
 A file that is missing, unreadable, empty, not JSON, not a JSON object or against its
 schema is reported with its path (relative to the project root) and, for schema
-violations, a JSON pointer. The task files are found in every layout of
-:mod:`stageflow.validation`, and subtask deliverables are checked against the project
-root. Nothing here raises for a bad file.
+violations, a JSON pointer. The task files are read by the files task store
+(:mod:`stageflow.storage.taskfiles`, every layout), and subtask deliverables are checked
+against the project root. Nothing here raises for a bad file.
 """
 
 from __future__ import annotations
@@ -14,26 +14,25 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from . import validation
 from ._fileio import read_bytes
 from ._rundoc import parse_json_bytes
 from .errors import StageflowError, StateFileError
 from .findings import Finding, Severity
 from .gates import StageContext, match_output
+from .storage._taskdocs import StoredFeature, StoredFile
 
 __all__ = [
     "ARTIFACT_CODES",
     "deliverable",
-    "feature_folder",
     "finding",
+    "load_feature",
     "looks_like_path",
     "no_subtasks",
     "read_json",
-    "read_subtask",
     "read_text",
     "relative",
     "resolved",
-    "subtask_files",
+    "unusable_subtask",
 ]
 
 ARTIFACT_CODES = (
@@ -190,13 +189,16 @@ def read_json(
 # -- task files and deliverables -------------------------------------------------------------
 
 
-def feature_folder(context: StageContext, found: List[Finding]) -> Optional[str]:
-    """The feature's task folder (any of the three layouts), or ``None`` after a finding."""
+def load_feature(context: StageContext, found: List[Finding]) -> Optional[StoredFeature]:
+    """The feature's task files (any of the three layouts, read by the files task store),
+    or ``None`` after a ``tasks-missing`` finding."""
+    from .storage.taskfiles import TASKS_DIR, FileTaskStore
+
     try:
-        return validation.feature_dir(context.root, context.feature)
+        return FileTaskStore(context.root).load(context.feature)
     except StageflowError:  # NotFound; or InvalidName for the layout names active, completed
         pass
-    where = f"{validation.TASKS_DIR}/{context.feature}"
+    where = f"{TASKS_DIR}/{context.feature}"
     found.append(
         finding(
             "tasks-missing",
@@ -210,15 +212,6 @@ def feature_folder(context: StageContext, found: List[Finding]) -> Optional[str]
     return None
 
 
-def subtask_files(root: Path, folder: str) -> List[str]:
-    try:
-        names = os.listdir(os.path.join(root, folder))
-    except OSError:
-        return []
-    pattern = validation.SUBTASK_FILE
-    return sorted(n for n in names if pattern.match(n))
-
-
 def no_subtasks(folder: str) -> Finding:
     return finding(
         "subtasks-missing",
@@ -229,29 +222,17 @@ def no_subtasks(folder: str) -> Finding:
     )
 
 
-def read_subtask(root: Path, path: str, found: List[Finding]) -> Optional[Dict[str, Any]]:
-    try:
-        document = parse_json_bytes(read_bytes(os.path.join(root, path)), path)
-    except OSError as exc:
-        found.append(
-            finding(
-                "artifact-unreadable",
-                f"{path} cannot be read ({exc.strerror or type(exc).__name__})",
-                path,
-                "",
-                "make it a readable file",
-            )
-        )
-        return None
-    except StageflowError as exc:
-        found.append(finding("artifact-json", str(exc), path, "", "rewrite it as one JSON object"))
-        return None
-    if not isinstance(document, dict):
-        found.append(
-            finding("artifact-json", f"{path}: expected a JSON object", path, "", "rewrite it")
-        )
-        return None
-    return document
+def unusable_subtask(file: StoredFile) -> Finding:
+    """A subtask file the task store could not read, as a finding."""
+    problem = str(file.problem)
+    unreadable = problem.startswith(("cannot be read", "is a symbolic link"))
+    return finding(
+        "artifact-unreadable" if unreadable else "artifact-json",
+        f"{file.location}: {problem}",
+        file.location,
+        "",
+        "make it a readable file" if unreadable else "rewrite it as one JSON object",
+    )
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")

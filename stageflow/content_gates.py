@@ -23,16 +23,15 @@ from . import validation
 from ._artifacts import (
     ARTIFACT_CODES,
     deliverable,
-    feature_folder,
     finding,
+    load_feature,
     looks_like_path,
     no_subtasks,
     read_json,
-    read_subtask,
     read_text,
     relative,
     resolved,
-    subtask_files,
+    unusable_subtask,
 )
 from ._content_checks import (
     check_backlog,
@@ -136,12 +135,12 @@ def task_files_valid(context: StageContext) -> List[Finding]:
     Every finding of :func:`stageflow.validation.validate_feature` is passed through.
     """
     found: List[Finding] = []
-    folder = feature_folder(context, found)
-    if folder is None:
+    stored = load_feature(context, found)
+    if stored is None:
         return found
     found.extend(validation.validate_feature(context.root, context.feature))
-    if not subtask_files(context.root, folder):
-        found.append(no_subtasks(folder))
+    if not stored.subtasks:
+        found.append(no_subtasks(stored.folder))
     return found
 
 
@@ -172,24 +171,23 @@ def execution_complete(context: StageContext) -> List[Finding]:
     deliverable that is a relative file path exists inside the project root."""
     found: List[Finding] = []
     read_text(context, resolved(context, "execution-summary"), found)
-    folder = feature_folder(context, found)
-    if folder is None:
+    stored = load_feature(context, found)
+    if stored is None:
         return found
-    names = subtask_files(context.root, folder)
-    if not names:
-        found.append(no_subtasks(folder))
-    for name in names:
-        path = f"{folder}/{name}"
-        subtask = read_subtask(context.root, path, found)
+    if not stored.subtasks:
+        found.append(no_subtasks(stored.folder))
+    for file in stored.subtasks:
+        subtask = file.document
         if subtask is None:
+            found.append(unusable_subtask(file))
             continue
         status = subtask.get("status")
         if status != "completed":
             found.append(
                 finding(
                     "subtask-incomplete",
-                    f"subtask {subtask.get('seq', name)} is {status!r}, not completed",
-                    path,
+                    f"subtask {file.seq} is {status!r}, not completed",
+                    file.location,
                     "/status",
                     "finish the subtask (stageflow task complete) or replan it",
                 )
@@ -197,7 +195,9 @@ def execution_complete(context: StageContext) -> List[Finding]:
         deliverables = subtask.get("deliverables")
         if isinstance(deliverables, list):
             for number, entry in enumerate(deliverables):
-                found.extend(deliverable(context.root, entry, path, f"/deliverables/{number}"))
+                found.extend(
+                    deliverable(context.root, entry, file.location, f"/deliverables/{number}")
+                )
     return found
 
 
