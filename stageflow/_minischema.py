@@ -7,11 +7,17 @@ against ``jsonschema`` on generated documents so the two never disagree.
 
 Supported keywords: ``type``, ``enum``, ``const``, ``required``, ``properties``,
 ``additionalProperties`` (boolean), ``items``, ``minItems``, ``pattern``, ``minLength``,
-``minimum``, ``$ref`` (local ``#/$defs/...``). Any other keyword in a schema is an error at
-compile time, so an unsupported keyword can never be silently ignored.
+``maxLength``, ``minimum``, ``exclusiveMinimum``, ``allOf``, ``anyOf``, ``if``/``then``/
+``else``, ``$ref`` (local ``#/$defs/...``), and the annotations ``title``, ``description``
+and ``format``. ``format`` asserts nothing, as in draft 2020-12's default vocabulary and in
+:mod:`stageflow.schema`'s validators, which are built without a format checker. Any other
+keyword in a schema is an error at compile time, so an unsupported keyword can never be
+silently ignored.
 
 JSON pointers of problems are built only when a problem is found, so checking a valid
-document allocates almost nothing.
+document allocates almost nothing; :meth:`MiniSchema.is_valid` stops at the first problem
+and builds no message at all. Each node compiles to the fewest closures its keywords need
+(a plain ``$ref`` is the target's check itself, a one-type node one ``isinstance``).
 """
 
 from __future__ import annotations
@@ -21,17 +27,24 @@ import re
 # typing is imported only by type checkers: this module is on the CLI's fast path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
     Path = Optional[Tuple[Any, Any]]  # (parent path, key): a linked list, root is None
     Report = Callable[[Path, str], None]
     Check = Callable[[Any, Path, Report], None]
+    # A leaf's test inlined in its parent's loop: (exact Python type, shortest, longest,
+    # pattern search, allowed strings). Length, search and choices apply to strings only.
+    Leaf = Tuple[Any, int, int, Optional[Callable[[str], Any]], Optional[FrozenSet[str]]]
 
 _SUPPORTED = {
-    "$schema", "$id", "$defs", "title", "description", "type", "enum", "const", "required",
-    "properties", "additionalProperties", "items", "minItems", "pattern", "minLength",
-    "minimum", "$ref",
+    "$schema", "$id", "$defs", "title", "description", "format", "type", "enum", "const",
+    "required", "properties", "additionalProperties", "items", "minItems", "pattern",
+    "minLength", "maxLength", "minimum", "exclusiveMinimum", "$ref", "allOf", "anyOf", "if",
+    "then", "else",
 }  # fmt: skip
+
+
+_LONGEST = 1 << 62
 
 
 class _Enough(Exception):
@@ -104,12 +117,35 @@ def pointer(path: Path) -> str:
     return "".join(reversed(parts)) or "/"
 
 
+class _Invalid(Exception):
+    """Raised by :func:`_fail`: the first problem settles that a value is invalid."""
+
+
+def _fail(path: Path, problem: str) -> None:
+    raise _Invalid
+
+
+def _passes(check: Check, value: Any) -> bool:
+    """True if ``value`` passes ``check`` (used by ``anyOf`` and ``if``, and is_valid)."""
+    try:
+        check(value, None, _fail)
+    except _Invalid:
+        return False
+    return True
+
+
+def _accept(value: Any, path: Path, report: Report) -> None:
+    """The check of a schema without assertions."""
+
+
 class MiniSchema:
     """A compiled checker for one schema document."""
 
     def __init__(self, schema: Dict[str, Any]) -> None:
         self.schema = schema
         self._compiled: Dict[str, List[Check]] = {}
+        # The checks simple enough for their parent to test inline, without calling them.
+        self._leaves: Dict[Check, Leaf] = {}
         self._root = self._compile(schema, "#")
         for name in schema.get("$defs", {}):  # unreferenced definitions are checked too
             self._ref(f"#/$defs/{name}")
@@ -129,6 +165,10 @@ class MiniSchema:
             pass
         return found
 
+    def is_valid(self, instance: Any) -> bool:
+        """True if ``instance`` is valid; stops at the first problem and builds no message."""
+        return _passes(self._root, instance)
+
     # -- compilation ---------------------------------------------------------------------
 
     def _ref(self, ref: str) -> Check:
@@ -141,80 +181,371 @@ class MiniSchema:
             for part in ref[2:].split("/"):
                 node = node[part]
             holder.append(self._compile(node, ref))
+        if holder:  # compiled: call it directly
+            return holder[0]
 
-        def check(value: Any, path: Path, report: Report) -> None:
+        def check(value: Any, path: Path, report: Report) -> None:  # a recursive reference
             holder[0](value, path, report)
 
         return check
 
     def _compile(self, node: Dict[str, Any], where: str) -> Check:
+        """One check for ``node``: its ``$ref``, applicators and assertions, in that order."""
         if not isinstance(node, dict):
             raise ValueError(f"{where}: a schema must be an object")
         unknown = set(node) - _SUPPORTED
         if unknown:
             raise ValueError(f"{where}: unsupported schema keywords {sorted(unknown)}")
-        ref = self._ref(node["$ref"]) if "$ref" in node else None
+        parts: List[Check] = []
+        if "$ref" in node:
+            parts.append(self._ref(node["$ref"]))
+        for number, sub in enumerate(node.get("allOf", ())):
+            parts.append(self._compile(sub, f"{where}/allOf/{number}"))
+        if "anyOf" in node:
+            parts.append(self._any_of(node["anyOf"], where))
+        if "if" in node and ("then" in node or "else" in node):
+            parts.append(self._if(node, where))
+        assertions = self._assertions(node, where)
+        if assertions is not None:
+            parts.append(assertions)
+        if not parts:
+            return _accept
+        if len(parts) == 1:
+            if assertions is not None:
+                leaf = _leaf(node)
+                if leaf is not None:
+                    self._leaves[assertions] = leaf
+            return parts[0]
+        checks = tuple(parts)
+
+        def check(value: Any, path: Path, report: Report) -> None:
+            for part in checks:
+                part(value, path, report)
+
+        return check
+
+    def _any_of(self, options: List[Any], where: str) -> Check:
+        branches = tuple(self._compile(s, f"{where}/anyOf/{n}") for n, s in enumerate(options))
+
+        def check(value: Any, path: Path, report: Report) -> None:
+            for branch in branches:
+                if _passes(branch, value):
+                    return
+            report(path, f"matches none of the {len(branches)} allowed shapes (anyOf)")
+
+        return check
+
+    def _if(self, node: Dict[str, Any], where: str) -> Check:
+        condition = self._compile(node["if"], f"{where}/if")
+        then = self._compile(node["then"], f"{where}/then") if "then" in node else _accept
+        otherwise = self._compile(node["else"], f"{where}/else") if "else" in node else _accept
+
+        def check(value: Any, path: Path, report: Report) -> None:
+            if _passes(condition, value):
+                then(value, path, report)
+            else:
+                otherwise(value, path, report)
+
+        return check
+
+    def _assertions(self, node: Dict[str, Any], where: str) -> Optional[Check]:
+        """The check of ``node``'s own assertions (None when it has none)."""
         has_const, const = "const" in node, node.get("const")
         enum = node.get("enum")
-        if enum is not None:
-            options_text = ", ".join("null" if o is None else str(o) for o in enum)
-            simple = all(isinstance(o, str) or o is None for o in enum)
-            enum_set = frozenset(enum) if simple else None
         types = node.get("type")
         allowed: Optional[List[str]] = [types] if isinstance(types, str) else types
-        type_checks = [_TYPES[t] for t in allowed] if allowed is not None else None
-        min_length = node.get("minLength")
-        pattern = re.compile(node["pattern"]) if "pattern" in node else None
-        minimum = node.get("minimum")
-        min_items = node.get("minItems")
+        # One type and no const or enum: the common case, where the check of the type's
+        # keywords tests the type itself (one call for the node).
+        single = None
+        if allowed is not None and len(allowed) == 1 and not has_const and enum is None:
+            single = allowed[0]
+        string = _string_check(node, single == "string")
+        number = _number_check(node)
         items = self._compile(node["items"], f"{where}/items") if "items" in node else None
+        if items is _accept:
+            items = None
+        leaf = self._leaves.get(items) if items is not None else None
+        array = _array_check(node.get("minItems"), items, leaf, single == "array")
+        obj = self._object_check(node, where, single == "object")
+        kinds = (string, number, array, obj)
+        if not has_const and enum is None and allowed is None and kinds == (None,) * 4:
+            return None
+        if single is None:
+            return _general(has_const, const, enum, allowed, kinds)
+        own = {"string": string, "array": array, "object": obj}
+        body = own.get(single)
+        if body is not None:
+            return body
+        # A keyword of another type never applies to a value of the right type.
+        return _typed(single, number if single in ("number", "integer") else None)
+
+    def _object_check(self, node: Dict[str, Any], where: str, typed: bool) -> Optional[Check]:
         required = tuple(node.get("required", ()))
         properties = {
             name: self._compile(sub, f"{where}/properties/{name}")
             for name, sub in node.get("properties", {}).items()
         }
         closed = node.get("additionalProperties", True) is False
+        if not closed:  # properties without assertions need no look
+            properties = {k: v for k, v in properties.items() if v is not _accept}
+        if not required and not properties and not closed:
+            return None
+        # Each property: its check and, for a leaf, the test its value passes when valid.
+        # A value that fails the inline test goes to the check, which reports the problem.
+        specs = {name: (sub, *self._leaves.get(sub, _NOT_LEAF)) for name, sub in properties.items()}
+        get = specs.get
 
         def check(value: Any, path: Path, report: Report) -> None:
-            if ref is not None:
-                ref(value, path, report)
-            if has_const and not _same(value, const):
-                report(path, f"expected {const!r}, found {value!r}")
+            if typed and not isinstance(value, dict):
+                report(path, f"expected object, found {_json_type(value)}")
                 return
-            if enum is not None:
-                if enum_set is not None and not isinstance(value, bool):
-                    known = (value is None or isinstance(value, str)) and value in enum_set
-                else:
-                    known = any(_same(value, option) for option in enum)
-                if not known:
-                    report(path, f"{value!r} is not one of: {options_text}")
-                    return
-            if type_checks is not None and not any(ok(value) for ok in type_checks):
-                expected = " or ".join(allowed or ())
-                report(path, f"expected {expected}, found {_json_type(value)}")
-                return
-            if isinstance(value, str):
-                if min_length is not None and len(value) < min_length:
-                    report(path, f"must not be shorter than {min_length} characters")
-                if pattern is not None and not pattern.search(value):
-                    report(path, f"{value!r} does not match {pattern.pattern}")
-            elif isinstance(value, list):
-                if min_items is not None and len(value) < min_items:
-                    report(path, f"needs at least {min_items} item(s)")
-                if items is not None:
-                    for i, item in enumerate(value):
-                        items(item, (path, i), report)
-            elif isinstance(value, dict):
-                for name in required:
-                    if name not in value:
-                        report(path, f"missing required property {name!r}")
-                for name, item in value.items():
-                    sub = properties.get(name)
-                    if sub is not None:
-                        sub(item, (path, name), report)
-                    elif closed:
+            for name in required:
+                if name not in value:
+                    report(path, f"missing required property {name!r}")
+            for name, item in value.items():
+                spec = get(name)
+                if spec is None:
+                    if closed:
                         report(path, f"unexpected property {name!r}")
-            elif minimum is not None and _is_number(value) and value < minimum:
-                report(path, f"{value!r} is less than {minimum}")
+                    continue
+                sub, kind, shortest, longest, search, choices = spec
+                if type(item) is not kind or (
+                    kind is str
+                    and not (
+                        shortest <= len(item) <= longest
+                        and (search is None or search(item))
+                        and (choices is None or item in choices)
+                    )
+                ):
+                    sub(item, (path, name), report)
 
         return check
+
+
+def _string_check(node: Dict[str, Any], typed: bool) -> Optional[Check]:
+    """The check of the string keywords; with ``typed``, of the type ``string`` too."""
+    min_length = node.get("minLength")
+    max_length = node.get("maxLength")
+    text = node.get("pattern")
+    if min_length is None and max_length is None and text is None:
+        return None
+    search = re.compile(text).search if text is not None else None
+
+    def check(value: Any, path: Path, report: Report) -> None:
+        if typed and not isinstance(value, str):
+            report(path, f"expected string, found {_json_type(value)}")
+            return
+        if min_length is not None and len(value) < min_length:
+            report(path, f"must not be shorter than {min_length} characters")
+        if max_length is not None and len(value) > max_length:
+            report(path, f"must not be longer than {max_length} characters")
+        if search is not None and not search(value):
+            report(path, f"{value!r} does not match {text}")
+
+    return check
+
+
+def _number_check(node: Dict[str, Any]) -> Optional[Check]:
+    minimum = node.get("minimum")
+    above = node.get("exclusiveMinimum")
+    if minimum is None and above is None:
+        return None
+
+    # Comparisons as jsonschema makes them (so NaN, which compares false, passes both).
+    def check(value: Any, path: Path, report: Report) -> None:
+        if minimum is not None and value < minimum:
+            report(path, f"{value!r} is less than {minimum}")
+        if above is not None and value <= above:
+            report(path, f"{value!r} is not greater than {above}")
+
+    return check
+
+
+def _array_check(
+    min_items: Optional[int], items: Optional[Check], leaf: Optional[Leaf], typed: bool
+) -> Optional[Check]:
+    """The check of the array keywords; with ``typed``, of the type ``array`` too."""
+    if min_items is None and items is None:
+        return None
+    if items is not None and leaf is not None:
+        kind, shortest, longest, search, choices = leaf
+        each = items
+
+        def check_leaves(value: Any, path: Path, report: Report) -> None:
+            if typed and not isinstance(value, list):
+                report(path, f"expected array, found {_json_type(value)}")
+                return
+            if min_items is not None and len(value) < min_items:
+                report(path, f"needs at least {min_items} item(s)")
+            for i, item in enumerate(value):
+                if type(item) is not kind or (
+                    kind is str
+                    and not (
+                        shortest <= len(item) <= longest
+                        and (search is None or search(item))
+                        and (choices is None or item in choices)
+                    )
+                ):
+                    each(item, (path, i), report)
+
+        return check_leaves
+
+    def check(value: Any, path: Path, report: Report) -> None:
+        if typed and not isinstance(value, list):
+            report(path, f"expected array, found {_json_type(value)}")
+            return
+        if min_items is not None and len(value) < min_items:
+            report(path, f"needs at least {min_items} item(s)")
+        if items is not None:
+            for i, item in enumerate(value):
+                items(item, (path, i), report)
+
+    return check
+
+
+_NOT_LEAF = (None, 0, _LONGEST, None, None)
+_LEAF_TYPES: Dict[str, type] = {"string": str, "array": list, "object": dict, "boolean": bool}
+_LEAF_KEYWORDS = {"type", "enum", "minLength", "maxLength", "pattern"}
+_ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description", "format"}
+
+
+def _leaf(node: Dict[str, Any]) -> Optional[Leaf]:
+    """The inline test of a node that is a plain type test, a string or a string enum.
+
+    Only nodes whose every keyword the test covers are leaves; the test must accept exactly
+    the values the node's check accepts.
+    """
+    keywords = set(node) - _ANNOTATIONS
+    if not keywords or not keywords <= _LEAF_KEYWORDS:
+        return None
+    if node.get("type") is None and "enum" not in node:
+        return None
+    name = node.get("type", "string")
+    kind = _LEAF_TYPES.get(name) if isinstance(name, str) else None
+    if kind is None:
+        return None
+    if kind is not str and keywords != {"type"}:
+        return None
+    enum = node.get("enum")
+    if enum is not None and not all(isinstance(option, str) for option in enum):
+        return None
+    text = node.get("pattern")
+    return (
+        kind,
+        node.get("minLength", 0),
+        node.get("maxLength", _LONGEST),
+        re.compile(text).search if text is not None else None,
+        frozenset(enum) if enum is not None else None,
+    )
+
+
+def _general(
+    has_const: bool,
+    const: Any,
+    enum: Optional[List[Any]],
+    allowed: Optional[List[str]],
+    kinds: Tuple[Optional[Check], Optional[Check], Optional[Check], Optional[Check]],
+) -> Check:
+    """The check of any node's assertions: ``const``, ``enum``, ``type``, then by kind."""
+    on_string, on_number, on_array, on_object = kinds
+    type_checks = tuple(_TYPES[t] for t in allowed) if allowed is not None else None
+    expected = " or ".join(allowed or ())
+    options_text = ""
+    enum_set: Optional[FrozenSet[Any]] = None
+    if enum is not None:
+        options_text = ", ".join("null" if o is None else str(o) for o in enum)
+        if all(isinstance(o, str) or o is None for o in enum):
+            enum_set = frozenset(enum)
+        if enum_set is not None and not has_const and allowed is None and kinds == (None,) * 4:
+
+            def check_enum(value: Any, path: Path, report: Report) -> None:
+                if not ((value is None or isinstance(value, str)) and value in enum_set):
+                    report(path, f"{value!r} is not one of: {options_text}")
+
+            return check_enum
+
+    def general(value: Any, path: Path, report: Report) -> None:
+        if has_const and not _same(value, const):
+            report(path, f"expected {const!r}, found {value!r}")
+            return
+        if enum is not None:
+            if enum_set is not None and not isinstance(value, bool):
+                known = (value is None or isinstance(value, str)) and value in enum_set
+            else:
+                known = any(_same(value, option) for option in enum)
+            if not known:
+                report(path, f"{value!r} is not one of: {options_text}")
+                return
+        if type_checks is not None and not any(ok(value) for ok in type_checks):
+            report(path, f"expected {expected}, found {_json_type(value)}")
+            return
+        if isinstance(value, str):
+            if on_string is not None:
+                on_string(value, path, report)
+        elif isinstance(value, list):
+            if on_array is not None:
+                on_array(value, path, report)
+        elif isinstance(value, dict):
+            if on_object is not None:
+                on_object(value, path, report)
+        elif on_number is not None and _is_number(value):
+            on_number(value, path, report)
+
+    if has_const or enum is not None or allowed is None:
+        return general
+    # Several types: a value of an exact JSON type goes straight to that type's keywords;
+    # any other value (a number, a subclass, a wrong type) takes the general way.
+    bodies: Dict[Any, Optional[Check]] = {}
+    for name, python_type, body in (
+        ("string", str, on_string),
+        ("array", list, on_array),
+        ("object", dict, on_object),
+        ("boolean", bool, None),
+        ("null", type(None), None),
+    ):
+        if name in allowed:
+            bodies[python_type] = body
+    get = bodies.get
+
+    def check(value: Any, path: Path, report: Report) -> None:
+        body = get(type(value), general)
+        if body is not None:
+            body(value, path, report)
+
+    return check
+
+
+_PYTHON_TYPES: Dict[str, Any] = {"string": str, "array": list, "object": dict}
+
+
+def _typed(name: str, body: Optional[Check]) -> Check:
+    """The check of a node with one type and no ``const`` or ``enum``: the common case.
+
+    ``body`` holds the keywords of that type, run only on a value of the type.
+    """
+    python_type = _PYTHON_TYPES.get(name)  # numbers and booleans need the JSON type test
+    type_ok = _TYPES[name]
+    if python_type is not None and body is None:
+
+        def check_type(value: Any, path: Path, report: Report) -> None:
+            if not isinstance(value, python_type):
+                report(path, f"expected {name}, found {_json_type(value)}")
+
+        return check_type
+    if python_type is not None and body is not None:
+
+        def check(value: Any, path: Path, report: Report) -> None:
+            if isinstance(value, python_type):
+                body(value, path, report)
+            else:
+                report(path, f"expected {name}, found {_json_type(value)}")
+
+        return check
+
+    def check_other(value: Any, path: Path, report: Report) -> None:
+        if not type_ok(value):
+            report(path, f"expected {name}, found {_json_type(value)}")
+        elif body is not None:
+            body(value, path, report)
+
+    return check_other
