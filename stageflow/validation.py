@@ -59,9 +59,12 @@ the ``line-range-*`` codes of :func:`stageflow.linerange.check_line_ranges` and 
 
 Speed: the JSON Schema check uses the validators of :mod:`stageflow.schema`, compiled once.
 Because ``jsonschema`` costs far more per document than reading and parsing it, each
-schema is also compiled here into a small exact-or-unsure checker of closures; a document
-it accepts is valid, and any other document (or any keyword it does not know) goes to
-``jsonschema``, which reports the errors. So the messages always come from ``jsonschema``.
+schema is also compiled once into a small exact-or-unsure checker of closures
+(:mod:`stageflow._minischema`, tested against ``jsonschema`` on generated documents); a
+document it accepts is valid and ``jsonschema`` never sees it, and any other document goes
+to ``jsonschema``, which reports the errors (as does every document, should a schema ever
+use a keyword the checker does not implement). So the messages always come from
+``jsonschema``.
 """
 
 from __future__ import annotations
@@ -69,11 +72,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple, Union
 
 import attrs
 
-from ._minischema import json_type_phrase, pointer_part
+from ._minischema import MiniSchema, json_type_phrase, pointer_part
 from ._names import FEATURE_PATTERN, check_feature
 from ._rundoc import parse_json_bytes
 from .errors import NotFound, StateFileError
@@ -146,17 +149,31 @@ def _is_integer(value: Any) -> bool:
 
 
 class _Schema:
-    """One schema: its reused jsonschema validator and its top-level properties."""
+    """One schema: its reused checkers (the fast pre-check and jsonschema) and properties."""
 
     def __init__(self, name: str) -> None:
         from .schema import schema, validator
 
         document = schema(name)
         self.validator = validator(name)
+        self.is_valid = _precheck(document)
         properties = document.get("properties", {})
         self.known = frozenset(properties if isinstance(properties, dict) else ())
         self.limits = _LIMITS[name] + _LIST_LIMITS
         self.unbounded = tuple(s for s in self.limits if not _bounded(document, s))
+
+
+def _unsure(document: Any) -> bool:
+    return False
+
+
+def _precheck(document: Dict[str, Any]) -> Callable[[Any], bool]:
+    """The fast checker of a schema; one that always defers if it uses a keyword that
+    :mod:`stageflow._minischema` does not implement (then jsonschema decides every time)."""
+    try:
+        return MiniSchema(document).is_valid
+    except ValueError:
+        return _unsure
 
 
 _SCHEMAS: Dict[str, _Schema] = {}
@@ -176,7 +193,12 @@ def _schema_findings(
 
     The pointers are None when the document is valid.
     """
-    compiled = _schema(name)
+    compiled = _SCHEMAS.get(name) or _schema(name)
+    try:
+        if compiled.is_valid(document):  # exact when it says valid: jsonschema would agree
+            return [], None
+    except RecursionError:
+        pass  # unsure: jsonschema decides
     found: List[Tuple[Tuple[Any, ...], Finding]] = []
     too_long: Set[str] = set()
     try:

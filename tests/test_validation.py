@@ -834,3 +834,36 @@ def test_deeply_nested_values_are_findings_not_crashes(tmp_path: Path) -> None:
     assert {f.code for f in found} <= {"schema", "json-invalid"}
     assert found
     assert all(f.path == f"{REL}/{S03}" for f in found)
+
+
+def test_jsonschema_only_sees_the_documents_the_precheck_does_not_accept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = seed_project(tmp_path)
+    seen: List[Any] = []
+
+    class Spy:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def iter_errors(self, document: Any) -> Any:
+            seen.append(document)
+            return self.real.iter_errors(document)
+
+    for name in ("task", "subtask"):
+        compiled = _schema(name)
+        monkeypatch.setattr(compiled, "validator", Spy(compiled.validator))
+    assert validate_feature(tmp_path, FEATURE) == ()
+    assert seen == []
+    docs = load_docs(folder)
+    sub(docs, "03")["status"] = "done"
+    write_docs(folder, docs)
+    assert keys(validate_feature(tmp_path, FEATURE)) == {("schema", S03, "/status")}
+    assert [doc["seq"] for doc in seen] == ["03"]
+
+
+def test_a_schema_the_precheck_cannot_compile_goes_to_jsonschema() -> None:
+    from stageflow.validation import _precheck
+
+    check = _precheck({"type": "object", "patternProperties": {"^x": {"type": "string"}}})
+    assert check({}) is False  # unsure, every time
