@@ -867,3 +867,30 @@ def test_a_schema_the_precheck_cannot_compile_goes_to_jsonschema() -> None:
 
     check = _precheck({"type": "object", "patternProperties": {"^x": {"type": "string"}}})
     assert check({}) is False  # unsure, every time
+
+
+def test_the_public_names_stay_importable_from_stageflow_validation() -> None:
+    # Other modules (the task store) import the layout names from here.
+    import re
+
+    import stageflow.validation as module
+    from stageflow import _taskfiles
+
+    assert sorted(module.__all__) == [
+        "LEGACY_LAYOUTS",
+        "SUBTASK_FILE",
+        "TASKS_DIR",
+        "VALIDATION_CODES",
+        "feature_dir",
+        "list_features",
+        "validate_all",
+        "validate_feature",
+    ]
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+    assert module.TASKS_DIR == ".tmp/tasks"
+    assert module.LEGACY_LAYOUTS == ("active", "completed")
+    assert isinstance(module.SUBTASK_FILE, re.Pattern)
+    assert module.SUBTASK_FILE.match("subtask_01.json").group(1) == "01"  # type: ignore[union-attr]
+    assert module.feature_dir is _taskfiles.feature_dir
+    assert module.list_features is _taskfiles.list_features
