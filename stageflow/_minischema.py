@@ -226,12 +226,24 @@ class MiniSchema:
 
     def _any_of(self, options: List[Any], where: str) -> Check:
         branches = tuple(self._compile(s, f"{where}/anyOf/{n}") for n, s in enumerate(options))
+        tests = tuple(_predicate(option) for option in options)
+        problem = f"matches none of the {len(branches)} allowed shapes (anyOf)"
+        if all(test is not None for test in tests):
+            quick = tuple(t for t in tests if t is not None)
+
+            def check_quick(value: Any, path: Path, report: Report) -> None:
+                for test in quick:
+                    if test(value):
+                        return
+                report(path, problem)
+
+            return check_quick
 
         def check(value: Any, path: Path, report: Report) -> None:
             for branch in branches:
                 if _passes(branch, value):
                     return
-            report(path, f"matches none of the {len(branches)} allowed shapes (anyOf)")
+            report(path, problem)
 
         return check
 
@@ -239,6 +251,16 @@ class MiniSchema:
         condition = self._compile(node["if"], f"{where}/if")
         then = self._compile(node["then"], f"{where}/then") if "then" in node else _accept
         otherwise = self._compile(node["else"], f"{where}/else") if "else" in node else _accept
+        test = _predicate(node["if"])
+        if test is not None:
+
+            def check_quick(value: Any, path: Path, report: Report) -> None:
+                if test(value):
+                    then(value, path, report)
+                else:
+                    otherwise(value, path, report)
+
+            return check_quick
 
         def check(value: Any, path: Path, report: Report) -> None:
             if _passes(condition, value):
@@ -377,16 +399,24 @@ def _array_check(
                 return
             if min_items is not None and len(value) < min_items:
                 report(path, f"needs at least {min_items} item(s)")
-            for i, item in enumerate(value):
-                if type(item) is not kind or (
-                    kind is str
-                    and not (
+            if kind is str:
+                for item in value:
+                    if type(item) is not str or not (
                         shortest <= len(item) <= longest
                         and (search is None or search(item))
                         and (choices is None or item in choices)
-                    )
-                ):
-                    each(item, (path, i), report)
+                    ):
+                        break
+                else:
+                    return
+            else:
+                for item in value:
+                    if type(item) is not kind:
+                        break
+                else:
+                    return
+            for i, item in enumerate(value):  # an item failed its inline test: check all
+                each(item, (path, i), report)
 
         return check_leaves
 
@@ -401,6 +431,36 @@ def _array_check(
                 items(item, (path, i), report)
 
     return check
+
+
+def _predicate(node: Any) -> Optional[Callable[[Any], bool]]:
+    """A plain test for a small condition schema (``if`` and ``anyOf`` branches), or None.
+
+    Only ``required`` and ``properties`` whose values have nothing but a ``const`` are
+    turned into a test: exactly the node's meaning, without the cost of a failing check
+    (which raises). Anything else is None, and the compiled check decides.
+    """
+    if not isinstance(node, dict) or not set(node) - _ANNOTATIONS <= {"required", "properties"}:
+        return None
+    required = tuple(node.get("required", ()))
+    consts = []
+    for name, sub in node.get("properties", {}).items():
+        if not isinstance(sub, dict) or set(sub) - _ANNOTATIONS != {"const"}:
+            return None
+        consts.append((name, sub["const"]))
+
+    def test(value: Any) -> bool:
+        if not isinstance(value, dict):
+            return True  # required and properties apply to objects only
+        for name in required:
+            if name not in value:
+                return False
+        for name, const in consts:  # noqa: SIM110 - a loop: no generator on the hot path
+            if name in value and not _same(value[name], const):
+                return False
+        return True
+
+    return test
 
 
 _NOT_LEAF = (None, 0, _LONGEST, None, None)

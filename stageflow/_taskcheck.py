@@ -65,19 +65,21 @@ def schema_of(name: str) -> _Schema:
     return found
 
 
+def _accepts(compiled: _Schema, document: Any) -> bool:
+    """True if the pre-check accepts ``document``: it is valid, jsonschema need not look."""
+    try:
+        return compiled.is_valid(document)
+    except RecursionError:
+        return False  # unsure: jsonschema decides
+
+
 def _schema_findings(
     name: str, document: Any, path: str, skip: Tuple[str, ...] = ()
 ) -> Tuple[List[Finding], Optional[Set[str]]]:
-    """The schema findings of ``document`` and the pointers of its maxLength errors.
-
-    The pointers are None when the document is valid.
+    """The jsonschema findings of a document the pre-check did not accept, and the
+    pointers of its maxLength errors (None when jsonschema finds it valid after all).
     """
     compiled = _SCHEMAS.get(name) or schema_of(name)
-    try:
-        if compiled.is_valid(document):  # exact when it says valid: jsonschema would agree
-            return [], None
-    except RecursionError:
-        pass  # unsure: jsonschema decides
     found: List[Tuple[Tuple[Any, ...], Finding]] = []
     too_long: Set[str] = set()
     try:
@@ -225,13 +227,16 @@ def _too_long(
                     check(item.get(field), f"/{key}/{number}/{field}", limit)
 
 
+_FILE_LISTS = ("context_files", "reference_files")
+
+
 def _line_ranges(
     document: Dict[str, Any],
     path: str,
     cache: Dict[str, Tuple[Finding, ...]],
     found: List[Finding],
 ) -> None:
-    for key in ("context_files", "reference_files"):
+    for key in _FILE_LISTS:
         items = document.get(key)
         if not isinstance(items, list):
             continue
@@ -244,8 +249,9 @@ def _line_ranges(
             results = cache.get(lines)
             if results is None:
                 results = cache[lines] = check_line_ranges(lines).findings
-            pointer = f"/{key}/{number}/lines"
-            found.extend(attrs.evolve(f, path=path, pointer=pointer) for f in results)
+            if results:
+                pointer = f"/{key}/{number}/lines"
+                found.extend(attrs.evolve(f, path=path, pointer=pointer) for f in results)
 
 
 def _scores(document: Dict[str, Any], path: str, found: List[Finding]) -> Tuple[str, ...]:
@@ -260,12 +266,16 @@ def _scores(document: Dict[str, Any], path: str, found: List[Finding]) -> Tuple[
     return tuple(noisy)
 
 
+_DRIVE = re.compile(r"[A-Za-z]:").match
+_SEPARATORS = re.compile(r"[/\\]").split
+
+
 def _escapes_root(text: str) -> bool:
     """True if the path is absolute or leaves the directory it is relative to."""
-    if text.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", text):
+    if text.startswith(("/", "\\")) or _DRIVE(text):
         return True
     depth = 0
-    for part in re.split(r"[/\\]", text):
+    for part in _SEPARATORS(text):
         if part == "..":
             depth -= 1
             if depth < 0:
@@ -325,13 +335,15 @@ def check_common(
 ) -> None:
     """Checks shared by task.json and the subtasks."""
     compiled = _SCHEMAS.get(kind) or schema_of(kind)
+    too_long: Optional[Set[str]] = None
     if "rice_score" in document or "wsjf_score" in document:
         score_found: List[Finding] = []
         noisy = _scores(document, path, score_found)
-        schema_found, too_long = _schema_findings(kind, document, path, noisy)
-        found.extend(schema_found)
+        if not _accepts(compiled, document):
+            schema_found, too_long = _schema_findings(kind, document, path, noisy)
+            found.extend(schema_found)
         found.extend(score_found)
-    else:
+    elif not _accepts(compiled, document):
         schema_found, too_long = _schema_findings(kind, document, path)
         found.extend(schema_found)
     known = compiled.known
@@ -360,11 +372,14 @@ def check_common(
     _line_ranges(document, path, cache, found)
 
 
+_NOT_EMPTY = (
+    ("acceptance_criteria", "acceptance-criteria-empty"),
+    ("deliverables", "deliverables-empty"),
+)
+
+
 def check_empty_lists(document: Dict[str, Any], path: str, found: List[Finding]) -> None:
-    for key, code in (
-        ("acceptance_criteria", "acceptance-criteria-empty"),
-        ("deliverables", "deliverables-empty"),
-    ):
+    for key, code in _NOT_EMPTY:
         value = document.get(key)
         if type(value) is list and not value:
             found.append(

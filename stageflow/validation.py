@@ -187,7 +187,8 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
                     "Rename it to subtask_NN.json (e.g. subtask_03.json), or move it away",
                 )
             )
-    subtask_files.sort(key=lambda item: seq_key(item[0]))
+    if len({len(seq) for seq, _ in subtask_files}) > 1:  # one width: names sort by seq
+        subtask_files.sort(key=lambda item: seq_key(item[0]))
     cache: Dict[str, Tuple[Finding, ...]] = {}
 
     task: Optional[Dict[str, Any]] = None
@@ -220,7 +221,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
                 )
             )
 
-    nodes: List[TaskNode] = []
+    nodes: List[Tuple[str, str, List[str]]] = []  # (seq, status, depends_on)
     paths: Dict[str, str] = {}
     seen_ids: Dict[str, str] = {}
     completed = 0
@@ -228,6 +229,11 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
     unread_seqs: List[Tuple[str, str]] = []
     prefix = rel + "/"
     full_prefix = os.path.join(folder, "")
+    id_prefix = feature + "-"
+    # True while every dependency names an earlier task, once: then the graph has no
+    # missing, self or repeated dependency, and no cycle (every edge points back), so it
+    # has no finding. Only otherwise is check_graph asked (it writes the findings).
+    backwards = True
     for file_seq, name in subtask_files:
         path = prefix + name
         doc = read_document(full_prefix + name, path, found)
@@ -255,8 +261,8 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
             )
         sub_id = doc.get("id")
         if isinstance(sub_id, str):
-            other = seen_ids.get(sub_id)
-            if other is not None:
+            other = seen_ids.setdefault(sub_id, path)
+            if other is not path:
                 found.append(
                     Finding(
                         "duplicate-id",
@@ -267,9 +273,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
                         "Give every subtask its own id ({feature}-{seq})",
                     )
                 )
-            else:
-                seen_ids[sub_id] = path
-            if sub_id != f"{feature}-{seq}":
+            if sub_id != id_prefix + seq:
                 found.append(
                     Finding(
                         "id-mismatch",
@@ -297,23 +301,39 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
             continue
         deps = doc.get("depends_on")
         depends_on = [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
+        if backwards and depends_on:
+            backwards = all(d in paths for d in depends_on) and (
+                len(depends_on) == 1 or len(set(depends_on)) == len(depends_on)
+            )
         paths[seq] = path
-        nodes.append(TaskNode(seq, status if isinstance(status, str) else "", depends_on))
+        nodes.append((seq, status if isinstance(status, str) else "", depends_on))
 
     # A file that could not be read still holds its seq: its dependants are not told that
     # it is missing (its own finding says what is wrong), and it counts as unfinished.
     for file_seq, path in unread_seqs:
         if file_seq not in paths:
             paths[file_seq] = path
-            nodes.append(TaskNode(file_seq, "", ()))
-    try:
-        found.extend(check_graph(TaskGraph(nodes), paths=paths))
-    except GraphError as exc:  # pragma: no cover - the nodes are built to be valid
-        found.append(Finding("dependency-graph", str(exc), _ERROR, task_path, ""))
+            nodes.append((file_seq, "", []))
+    if not backwards:
+        _graph(nodes, paths, task_path, found)
 
     if task is not None:
         _counts(task, task_path, len(subtask_files), completed, unread, found)
     return found
+
+
+def _graph(
+    nodes: List[Tuple[str, str, List[str]]],
+    paths: Dict[str, str],
+    task_path: str,
+    found: List[Finding],
+) -> None:
+    """The findings of :func:`~stageflow.graph.check_graph` on the feature's tasks."""
+    try:
+        graph = TaskGraph([TaskNode(seq, status, deps) for seq, status, deps in nodes])
+        found.extend(check_graph(graph, paths=paths))
+    except GraphError as exc:  # pragma: no cover - the nodes are built to be valid
+        found.append(Finding("dependency-graph", str(exc), _ERROR, task_path, ""))
 
 
 def _counts(

@@ -894,3 +894,46 @@ def test_the_public_names_stay_importable_from_stageflow_validation() -> None:
     assert module.SUBTASK_FILE.match("subtask_01.json").group(1) == "01"  # type: ignore[union-attr]
     assert module.feature_dir is _taskfiles.feature_dir
     assert module.list_features is _taskfiles.list_features
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_dependency_findings_are_check_graphs_whatever_the_shape(data: st.DataObject) -> None:
+    # validate_feature skips check_graph when every dependency names an earlier task once;
+    # whatever the dependencies, its findings must be exactly check_graph's.
+    from stageflow.graph import TaskGraph, TaskNode, check_graph
+
+    n = data.draw(st.integers(1, 7))
+    seqs = [f"{i:02d}" for i in range(1, n + 1)]
+    deps = {
+        seq: data.draw(st.lists(st.sampled_from([*seqs, "99"]), max_size=3), label=seq)
+        for seq in seqs
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, ".tmp/tasks/gen")
+        folder.mkdir(parents=True)
+        docs: Docs = {
+            T: {
+                "id": "gen",
+                "name": "Generated",
+                "status": "active",
+                "objective": "Test",
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+        }
+        for seq in seqs:
+            docs[f"subtask_{seq}.json"] = {
+                "id": f"gen-{seq}",
+                "seq": seq,
+                "title": "t",
+                "status": "pending",
+                "depends_on": deps[seq],
+            }
+        write_docs(folder, docs)
+        rel = ".tmp/tasks/gen"
+        paths = {seq: f"{rel}/subtask_{seq}.json" for seq in seqs}
+        expected = check_graph(
+            TaskGraph([TaskNode(seq, "pending", deps[seq]) for seq in seqs]), paths=paths
+        )
+        found = validate_feature(tmp, "gen")
+    assert found == expected
