@@ -199,8 +199,8 @@ class MiniSchema:
         parts: List[Check] = []
         if "$ref" in node:
             parts.append(self._ref(node["$ref"]))
-        for number, sub in enumerate(node.get("allOf", ())):
-            parts.append(self._compile(sub, f"{where}/allOf/{number}"))
+        if "allOf" in node:
+            parts.extend(self._all_of(node["allOf"], where))
         if "anyOf" in node:
             parts.append(self._any_of(node["anyOf"], where))
         if "if" in node and ("then" in node or "else" in node):
@@ -223,6 +223,37 @@ class MiniSchema:
                 part(value, path, report)
 
         return check
+
+    def _all_of(self, options: List[Any], where: str) -> List[Check]:
+        """The checks of ``allOf``; one dispatch for a list of ``if`` on one ``const``.
+
+        The shape of tagged unions: ``{"if": {"properties": {K: {"const": C}},
+        "required": [K]}, "then": ...}`` for distinct strings ``C``. An object whose ``K``
+        is a string meets the condition of the branch named by it and of no other; any
+        other value takes the branches one by one.
+        """
+        checks = [self._compile(sub, f"{where}/allOf/{n}") for n, sub in enumerate(options)]
+        tag = _tags(options)
+        if tag is None:
+            return checks
+        key, consts = tag
+        table = {const: checks[n] for n, const in enumerate(consts)}
+        each = tuple(checks)
+
+        def check(value: Any, path: Path, report: Report) -> None:
+            if type(value) is dict:
+                if key not in value:
+                    return  # no condition holds
+                found = value[key]
+                if type(found) is str:
+                    branch = table.get(found)
+                    if branch is not None:
+                        branch(value, path, report)
+                    return
+            for branch in each:
+                branch(value, path, report)
+
+        return [check]
 
     def _any_of(self, options: List[Any], where: str) -> Check:
         branches = tuple(self._compile(s, f"{where}/anyOf/{n}") for n, s in enumerate(options))
@@ -399,24 +430,16 @@ def _array_check(
                 return
             if min_items is not None and len(value) < min_items:
                 report(path, f"needs at least {min_items} item(s)")
-            if kind is str:
-                for item in value:
-                    if type(item) is not str or not (
+            for i, item in enumerate(value):
+                if type(item) is not kind or (
+                    kind is str
+                    and not (
                         shortest <= len(item) <= longest
                         and (search is None or search(item))
                         and (choices is None or item in choices)
-                    ):
-                        break
-                else:
-                    return
-            else:
-                for item in value:
-                    if type(item) is not kind:
-                        break
-                else:
-                    return
-            for i, item in enumerate(value):  # an item failed its inline test: check all
-                each(item, (path, i), report)
+                    )
+                ):
+                    each(item, (path, i), report)
 
         return check_leaves
 
@@ -431,6 +454,34 @@ def _array_check(
                 items(item, (path, i), report)
 
     return check
+
+
+def _tags(options: List[Any]) -> Optional[Tuple[str, List[str]]]:
+    """``(K, [C, ...])`` when every option is ``{"if": <K is the string C>, "then": ...}``."""
+    key = None
+    consts: List[str] = []
+    for option in options:
+        if not isinstance(option, dict) or set(option) - _ANNOTATIONS != {"if", "then"}:
+            return None
+        condition = option["if"]
+        if not isinstance(condition, dict) or set(condition) - _ANNOTATIONS != {
+            "properties",
+            "required",
+        }:
+            return None
+        properties, required = condition["properties"], condition["required"]
+        if not isinstance(properties, dict) or len(properties) != 1 or len(required) != 1:
+            return None
+        name, sub = next(iter(properties.items()))
+        if required[0] != name or (key is not None and name != key):
+            return None
+        if not isinstance(sub, dict) or set(sub) - _ANNOTATIONS != {"const"}:
+            return None
+        if not isinstance(sub["const"], str) or sub["const"] in consts:
+            return None
+        key = name
+        consts.append(sub["const"])
+    return (key, consts) if key is not None else None
 
 
 def _predicate(node: Any) -> Optional[Callable[[Any], bool]]:
@@ -464,38 +515,52 @@ def _predicate(node: Any) -> Optional[Callable[[Any], bool]]:
 
 
 _NOT_LEAF = (None, 0, _LONGEST, None, None)
-_LEAF_TYPES: Dict[str, type] = {"string": str, "array": list, "object": dict, "boolean": bool}
-_LEAF_KEYWORDS = {"type", "enum", "minLength", "maxLength", "pattern"}
+# A JSON type -> the exact Python type of values the inline test accepts (an int is an
+# integer and a number; floats and the rest take the check).
+_LEAF_TYPES: Dict[str, type] = {
+    "array": list,
+    "object": dict,
+    "boolean": bool,
+    "integer": int,
+    "number": int,
+}
 _ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description", "format"}
 
 
 def _leaf(node: Dict[str, Any]) -> Optional[Leaf]:
-    """The inline test of a node that is a plain type test, a string or a string enum.
+    """The inline test of a node's assertions, for the values it is cheap to test, or None.
 
-    Only nodes whose every keyword the test covers are leaves; the test must accept exactly
-    the values the node's check accepts.
+    Two kinds of nodes have one. A node that accepts strings (its type allows them, or it
+    has a string ``enum`` or ``const`` and no type): the test covers every keyword that
+    applies to a string (type, enum, const, lengths, pattern); the others apply to other
+    types only. And a node that is nothing but one type test (``array``, ``object``,
+    ``boolean``). A value the test accepts is valid for the node; any other value goes to
+    the node's check. The caller only asks for nodes without ``$ref`` or applicators.
     """
     keywords = set(node) - _ANNOTATIONS
-    if not keywords or not keywords <= _LEAF_KEYWORDS:
-        return None
-    if node.get("type") is None and "enum" not in node:
-        return None
-    name = node.get("type", "string")
-    kind = _LEAF_TYPES.get(name) if isinstance(name, str) else None
-    if kind is None:
-        return None
-    if kind is not str and keywords != {"type"}:
-        return None
+    types = node.get("type")
+    allowed = [types] if isinstance(types, str) else types
     enum = node.get("enum")
-    if enum is not None and not all(isinstance(option, str) for option in enum):
+    has_const = "const" in node
+    if allowed is not None and "string" not in allowed:
+        kind = _LEAF_TYPES.get(allowed[0]) if len(allowed) == 1 else None
+        if kind is None or keywords != {"type"}:
+            return None
+        return (kind, 0, _LONGEST, None, None)
+    if allowed is None and enum is None and not has_const:
+        return None  # accepts anything, or has only keywords of other types
+    if enum is not None and has_const:
+        return None
+    choices = [node["const"]] if has_const else enum
+    if choices is not None and not all(isinstance(option, str) for option in choices):
         return None
     text = node.get("pattern")
     return (
-        kind,
+        str,
         node.get("minLength", 0),
         node.get("maxLength", _LONGEST),
         re.compile(text).search if text is not None else None,
-        frozenset(enum) if enum is not None else None,
+        frozenset(choices) if choices is not None else None,
     )
 
 
