@@ -375,6 +375,19 @@ class MiniSchema:
         return check
 
 
+def _searcher(pattern: str) -> Callable[[str], Any]:
+    """The ``pattern`` keyword's test: ``re.search``, as JSON Schema says.
+
+    A pattern that starts with ``^`` and has no ``|`` anywhere can only match at the start
+    (``^`` cannot be repeated or made optional, and no flag makes it match elsewhere), where
+    ``match`` answers the same without trying every other position first.
+    """
+    compiled = re.compile(pattern)
+    if pattern.startswith("^") and "|" not in pattern:
+        return compiled.match
+    return compiled.search
+
+
 def _string_check(node: Dict[str, Any], typed: bool) -> Optional[Check]:
     """The check of the string keywords; with ``typed``, of the type ``string`` too."""
     min_length = node.get("minLength")
@@ -382,7 +395,7 @@ def _string_check(node: Dict[str, Any], typed: bool) -> Optional[Check]:
     text = node.get("pattern")
     if min_length is None and max_length is None and text is None:
         return None
-    search = re.compile(text).search if text is not None else None
+    search = _searcher(text) if text is not None else None
 
     def check(value: Any, path: Path, report: Report) -> None:
         if typed and not isinstance(value, str):
@@ -559,7 +572,7 @@ def _leaf(node: Dict[str, Any]) -> Optional[Leaf]:
         str,
         node.get("minLength", 0),
         node.get("maxLength", _LONGEST),
-        re.compile(text).search if text is not None else None,
+        _searcher(text) if text is not None else None,
         frozenset(choices) if choices is not None else None,
     )
 

@@ -302,9 +302,12 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
         deps = doc.get("depends_on")
         depends_on = [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
         if backwards and depends_on:
-            backwards = all(d in paths for d in depends_on) and (
-                len(depends_on) == 1 or len(set(depends_on)) == len(depends_on)
-            )
+            for dep in depends_on:
+                if dep not in paths:
+                    backwards = False
+                    break
+            if len(depends_on) > 1 and len(set(depends_on)) < len(depends_on):
+                backwards = False
         paths[seq] = path
         nodes.append((seq, status if isinstance(status, str) else "", depends_on))
 

@@ -852,3 +852,20 @@ def test_the_public_schema_module_compiles_each_schema_once_and_reports_pointers
     assert any("required" in message for _, message in errors)
     with pytest.raises(UsageError):
         schema_errors("nope", {})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "texts"),
+    [
+        ("^[a-z0-9][a-z0-9-]*(?![\\s\\S])", ["a-b", "-a", "a\n", "xa", "", "a b"]),
+        ("^a|b", ["a", "b", "cb", "ca"]),
+        ("\\S", [" ", " x", ""]),
+        ("^(a|b)c", ["ac", "xbc", "bc"]),
+    ],
+)
+def test_patterns_search_as_json_schema_says(pattern: str, texts: List[str]) -> None:
+    import re
+
+    mini = MiniSchema({"type": "string", "pattern": pattern})
+    for text in texts:
+        assert mini.is_valid(text) == bool(re.search(pattern, text)), text
