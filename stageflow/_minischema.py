@@ -345,7 +345,7 @@ class MiniSchema:
             return None
         # Each property: its check and, for a leaf, the test its value passes when valid.
         # A value that fails the inline test goes to the check, which reports the problem.
-        specs = {name: (sub, *self._leaves.get(sub, _NOT_LEAF)) for name, sub in properties.items()}
+        specs = {name: _spec(sub, self._leaves.get(sub)) for name, sub in properties.items()}
         get = specs.get
 
         def check(value: Any, path: Path, report: Report) -> None:
@@ -361,16 +361,18 @@ class MiniSchema:
                     if closed:
                         report(path, f"unexpected property {name!r}")
                     continue
-                sub, kind, shortest, longest, search, choices = spec
-                if type(item) is not kind or (
-                    kind is str
-                    and not (
+                if type(item) is spec[1]:  # a leaf's exact type: test it inline
+                    limits = spec[2]
+                    if limits is None:
+                        continue
+                    shortest, longest, search, choices = limits
+                    if (
                         shortest <= len(item) <= longest
                         and (search is None or search(item))
                         and (choices is None or item in choices)
-                    )
-                ):
-                    sub(item, (path, name), report)
+                    ):
+                        continue
+                spec[0](item, (path, name), report)
 
         return check
 
@@ -527,7 +529,16 @@ def _predicate(node: Any) -> Optional[Callable[[Any], bool]]:
     return test
 
 
-_NOT_LEAF = (None, 0, _LONGEST, None, None)
+def _spec(check: Check, leaf: Optional[Leaf]) -> Tuple[Check, Any, Any]:
+    """A property's (check, exact type of its leaf or None, string limits or None)."""
+    if leaf is None:
+        return (check, None, None)
+    kind, shortest, longest, search, choices = leaf
+    if (shortest, longest, search, choices) == (0, _LONGEST, None, None):
+        return (check, kind, None)
+    return (check, kind, (shortest, longest, search, choices))
+
+
 # A JSON type -> the exact Python type of values the inline test accepts (an int is an
 # integer and a number; floats and the rest take the check).
 _LEAF_TYPES: Dict[str, type] = {
