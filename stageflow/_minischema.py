@@ -312,14 +312,19 @@ class MiniSchema:
         single = None
         if allowed is not None and len(allowed) == 1 and not has_const and enum is None:
             single = allowed[0]
-        string = _string_check(node, single == "string")
-        number = _number_check(node)
-        items = self._compile(node["items"], f"{where}/items") if "items" in node else None
-        if items is _accept:
-            items = None
-        leaf = self._leaves.get(items) if items is not None else None
-        array = _array_check(node.get("minItems"), items, leaf, single == "array")
-        obj = self._object_check(node, where, single == "object")
+        string = number = array = obj = None  # the keywords of each type, if it has any
+        if "minLength" in node or "maxLength" in node or "pattern" in node:
+            string = _string_check(node, single == "string")
+        if "minimum" in node or "exclusiveMinimum" in node:
+            number = _number_check(node)
+        if "items" in node or "minItems" in node:
+            items = self._compile(node["items"], f"{where}/items") if "items" in node else None
+            if items is _accept:
+                items = None
+            leaf = self._leaves.get(items) if items is not None else None
+            array = _array_check(node.get("minItems"), items, leaf, single == "array")
+        if "required" in node or "properties" in node or "additionalProperties" in node:
+            obj = self._object_check(node, where, single == "object")
         kinds = (string, number, array, obj)
         if not has_const and enum is None and allowed is None and kinds == (None,) * 4:
             return None
