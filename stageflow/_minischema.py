@@ -167,7 +167,11 @@ class MiniSchema:
 
     def is_valid(self, instance: Any) -> bool:
         """True if ``instance`` is valid; stops at the first problem and builds no message."""
-        return _passes(self._root, instance)
+        try:
+            self._root(instance, None, _fail)
+        except _Invalid:
+            return False
+        return True
 
     # -- compilation ---------------------------------------------------------------------
 

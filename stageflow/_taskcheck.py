@@ -240,18 +240,33 @@ def _line_ranges(
         items = document.get(key)
         if not isinstance(items, list):
             continue
-        for number, item in enumerate(items):
-            if not isinstance(item, dict):
-                continue
-            lines = item.get("lines")
-            if not isinstance(lines, str):
-                continue  # absent, null, or a type error the schema reports
+        for item in items:  # absent, null or non-string lines: none, or the schema's
+            if isinstance(item, dict):
+                lines = item.get("lines")
+                if isinstance(lines, str):
+                    results = cache.get(lines)
+                    if results is None:
+                        results = cache[lines] = check_line_ranges(lines).findings
+                    if results:  # rare: report every item of the list, with its number
+                        _report_line_ranges(items, key, path, cache, found)
+                        break
+
+
+def _report_line_ranges(
+    items: List[Any],
+    key: str,
+    path: str,
+    cache: Dict[str, Tuple[Finding, ...]],
+    found: List[Finding],
+) -> None:
+    for number, item in enumerate(items):
+        lines = item.get("lines") if isinstance(item, dict) else None
+        if isinstance(lines, str):
             results = cache.get(lines)
             if results is None:
                 results = cache[lines] = check_line_ranges(lines).findings
-            if results:
-                pointer = f"/{key}/{number}/lines"
-                found.extend(attrs.evolve(f, path=path, pointer=pointer) for f in results)
+            pointer = f"/{key}/{number}/lines"
+            found.extend(attrs.evolve(f, path=path, pointer=pointer) for f in results)
 
 
 def _scores(document: Dict[str, Any], path: str, found: List[Finding]) -> Tuple[str, ...]:
@@ -343,9 +358,14 @@ def check_common(
             schema_found, too_long = _schema_findings(kind, document, path, noisy)
             found.extend(schema_found)
         found.extend(score_found)
-    elif not _accepts(compiled, document):
-        schema_found, too_long = _schema_findings(kind, document, path)
-        found.extend(schema_found)
+    else:
+        try:  # _accepts, inline: this is the path of every subtask
+            valid = compiled.is_valid(document)
+        except RecursionError:
+            valid = False
+        if not valid:
+            schema_found, too_long = _schema_findings(kind, document, path)
+            found.extend(schema_found)
     known = compiled.known
     for key in document if not document.keys() <= known else ():
         if key not in known:
@@ -376,6 +396,13 @@ _NOT_EMPTY = (
     ("acceptance_criteria", "acceptance-criteria-empty"),
     ("deliverables", "deliverables-empty"),
 )
+
+
+def check_subtask(document: Dict[str, Any], path: str, found: List[Finding]) -> None:
+    """The checks of a subtask alone: empty lists, verification paths."""
+    check_empty_lists(document, path, found)
+    if "verification" in document:
+        check_verification(document, path, found)
 
 
 def check_empty_lists(document: Dict[str, Any], path: str, found: List[Finding]) -> None:

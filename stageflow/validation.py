@@ -77,7 +77,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._names import FEATURE_PATTERN
-from ._taskcheck import check_common, check_empty_lists, check_verification, precheck, schema_of
+from ._taskcheck import check_common, check_subtask, precheck, schema_of
 from ._taskfiles import (
     LEGACY_LAYOUTS,
     SUBTASK_FILE,
@@ -242,9 +242,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
             unread_seqs.append((file_seq, path))
             continue
         check_common(doc, "subtask", path, cache, found)
-        check_empty_lists(doc, path, found)
-        if "verification" in doc:
-            check_verification(doc, path, found)
+        check_subtask(doc, path, found)
         seq = doc.get("seq")
         if not isinstance(seq, str):
             seq = file_seq
