@@ -136,7 +136,7 @@ def _execute(root: Path, feature: str) -> List[str]:
     stub of each deliverable that is a relative path inside ``root``, and completes it,
     until nothing is left to claim. Returns the subtask files written.
     """
-    from .errors import RuleViolation
+    from .errors import NotFound, RuleViolation
     from .tracker import TaskTracker
 
     tracker = TaskTracker(root=root)
@@ -144,7 +144,7 @@ def _execute(root: Path, feature: str) -> List[str]:
     while True:
         try:
             claimed = tracker.claim(feature, "demo-agent")
-        except RuleViolation:  # every subtask completed (or, in a broken feature, stuck)
+        except (RuleViolation, NotFound):  # all completed, stuck, or no task files at all
             return written
         for entry in claimed.subtask.get("deliverables") or ():
             if not isinstance(entry, str) or os.path.isabs(entry) or ".." in entry.split("/"):

@@ -59,28 +59,39 @@ the ``line-range-*`` codes of :func:`stageflow.linerange.check_line_ranges` and 
 
 Speed: the JSON Schema check uses the validators of :mod:`stageflow.schema`, compiled once.
 Because ``jsonschema`` costs far more per document than reading and parsing it, each
-schema is also compiled here into a small exact-or-unsure checker of closures; a document
-it accepts is valid, and any other document (or any keyword it does not know) goes to
-``jsonschema``, which reports the errors. So the messages always come from ``jsonschema``.
+schema is also compiled once into a small exact-or-unsure checker of closures
+(:mod:`stageflow._minischema`, tested against ``jsonschema`` on generated documents); a
+document it accepts is valid and ``jsonschema`` never sees it, and any other document goes
+to ``jsonschema``, which reports the errors (as does every document, should a schema ever
+use a keyword the checker does not implement). So the messages always come from
+``jsonschema``.
+
+Layout: :mod:`stageflow._taskfiles` finds the folders and reads the files,
+:mod:`stageflow._taskcheck` checks one document, and this module checks a feature's files
+together (seqs, ids, counts, the dependency graph).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
-import attrs
-
-from ._minischema import json_type_phrase, pointer_part
-from ._names import FEATURE_PATTERN, check_feature
-from ._rundoc import parse_json_bytes
-from .errors import NotFound, StateFileError
+from ._names import FEATURE_PATTERN
+from ._taskcheck import check_common, check_subtask, precheck, schema_of
+from ._taskfiles import (
+    LEGACY_LAYOUTS,
+    SUBTASK_FILE,
+    TASKS_DIR,
+    Root,
+    candidates,
+    discover,
+    feature_dir,
+    list_features,
+    looks_like_subtask,
+    read_document,
+)
 from .findings import Finding, Severity
 from .graph import GraphError, TaskGraph, TaskNode, check_graph, seq_key
-from .linerange import check_line_ranges
-from .scoring import check_rice, check_wsjf
 
 __all__ = [
     "LEGACY_LAYOUTS",
@@ -92,15 +103,6 @@ __all__ = [
     "validate_all",
     "validate_feature",
 ]
-
-TASKS_DIR = ".tmp/tasks"
-"""Where features live, relative to the project root."""
-
-LEGACY_LAYOUTS: Tuple[str, ...] = ("active", "completed")
-"""Folders under :data:`TASKS_DIR` that hold features (and are not features themselves)."""
-
-SUBTASK_FILE = re.compile(r"subtask_([0-9]{2,})\.json\Z")
-"""The name of a subtask file; group 1 is the seq."""
 
 VALIDATION_CODES: Tuple[str, ...] = (
     "file-unreadable",
@@ -130,11 +132,12 @@ VALIDATION_CODES: Tuple[str, ...] = (
 )
 """The codes this module produces itself (besides the graph, line-range and score codes)."""
 
-_Root = Union[str, "os.PathLike[str]"]
-
 _ERROR = Severity.ERROR
 _WARNING = Severity.WARNING
-_INFO = Severity.INFO
+
+# The compiled schemas and the pre-check, under the names the tests know them by.
+_schema = schema_of
+_precheck = precheck
 
 
 def _is_integer(value: Any) -> bool:
@@ -142,431 +145,7 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# -- schemas, compiled once ------------------------------------------------------------------
-
-
-class _Schema:
-    """One schema: its reused jsonschema validator and its top-level properties."""
-
-    def __init__(self, name: str) -> None:
-        from .schema import schema, validator
-
-        document = schema(name)
-        self.validator = validator(name)
-        properties = document.get("properties", {})
-        self.known = frozenset(properties if isinstance(properties, dict) else ())
-        self.limits = _LIMITS[name] + _LIST_LIMITS
-        self.unbounded = tuple(s for s in self.limits if not _bounded(document, s))
-
-
-_SCHEMAS: Dict[str, _Schema] = {}
-
-
-def _schema(name: str) -> _Schema:
-    found = _SCHEMAS.get(name)
-    if found is None:
-        found = _SCHEMAS[name] = _Schema(name)
-    return found
-
-
-def _schema_findings(
-    name: str, document: Any, path: str, skip: Tuple[str, ...] = ()
-) -> Tuple[List[Finding], Optional[Set[str]]]:
-    """The schema findings of ``document`` and the pointers of its maxLength errors.
-
-    The pointers are None when the document is valid.
-    """
-    compiled = _schema(name)
-    found: List[Tuple[Tuple[Any, ...], Finding]] = []
-    too_long: Set[str] = set()
-    try:
-        errors = list(compiled.validator.iter_errors(document))
-    except RecursionError:
-        deep = Finding(
-            "schema",
-            "the document is nested too deeply to check against the schema",
-            _ERROR,
-            path,
-            "",
-            "Flatten the document",
-        )
-        return [deep], set()
-    if not errors:
-        return [], None
-    for error in errors:
-        parts = list(error.absolute_path)
-        pointer = "".join(pointer_part(p) for p in parts)
-        if skip and pointer.startswith(skip):
-            continue
-        kind = error.validator
-        if kind == "maxLength":
-            too_long.add(pointer)
-            finding = Finding(
-                "too-long",
-                f"{pointer or 'the document'}: {_short(error.message)}",
-                _ERROR,
-                path,
-                pointer,
-                f"Shorten it to at most {error.validator_value} characters",
-            )
-        elif kind == "required":
-            finding = Finding(
-                "schema-required",
-                f"{pointer or 'the document'}: {error.message}",
-                _ERROR,
-                path,
-                pointer,
-                "Add the missing field",
-            )
-        else:
-            finding = Finding(
-                "schema",
-                f"{pointer or 'the document'}: {_short(error.message)}",
-                _ERROR,
-                path,
-                pointer,
-                f"Fix the value to match the {name} schema ({kind})",
-            )
-        order = tuple((0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in parts)
-        found.append((order, finding))
-    found.sort(key=lambda item: (item[0], item[1].message))
-    return [f for _, f in found], too_long
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# -- reading ---------------------------------------------------------------------------------
-
-_PARSE_CODES = (
-    ("the file is empty", "json-empty"),
-    ("truncated", "json-truncated"),
-    ("not UTF-8", "json-encoding"),
-)
-
-
-def _read_bytes(full: str) -> bytes:
-    """The whole file, with plain system calls (cheaper than a buffered file object)."""
-    fd = os.open(full, _READ_FLAGS)
-    try:
-        data = os.read(fd, _CHUNK)
-        if data:
-            chunks = [data]
-            while True:
-                more = os.read(fd, _CHUNK)
-                if not more:
-                    break
-                chunks.append(more)
-            if len(chunks) > 1:
-                data = b"".join(chunks)
-        return data
-    finally:
-        os.close(fd)
-
-
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
-_CHUNK = 1 << 16
-
-
-def _read(full: str, path: str, found: List[Finding]) -> Optional[Dict[str, Any]]:
-    """The JSON object in file ``full``, or None after adding a finding about it."""
-    try:
-        data = _read_bytes(full)
-    except OSError as exc:
-        found.append(
-            Finding(
-                "file-unreadable",
-                f"{path}: cannot be read ({exc.strerror or type(exc).__name__})",
-                _ERROR,
-                path,
-                "",
-                "Make it a readable file, or remove it",
-            )
-        )
-        return None
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (ValueError, RecursionError):
-        try:
-            document = parse_json_bytes(data, path)
-        except StateFileError as exc:
-            code = next((c for start, c in _PARSE_CODES if exc.problem.startswith(start)), None)
-            found.append(
-                Finding(
-                    code or "json-invalid",
-                    f"{path}: {exc.problem}",
-                    _ERROR,
-                    path,
-                    "",
-                    "Restore the file from a copy, or rewrite it as one JSON object in UTF-8",
-                )
-            )
-            return None
-    if not isinstance(document, dict):
-        found.append(
-            Finding(
-                "json-not-object",
-                f"{path}: expected a JSON object, found {json_type_phrase(document)}",
-                _ERROR,
-                path,
-                "",
-                "Write the document as one JSON object",
-            )
-        )
-        return None
-    return document
-
-
-# -- checks on one document ------------------------------------------------------------------
-
-# Texts with a length limit: (key, field inside it, how the field sits in it, limit). The
-# schema bounds most of them; a document the schema accepts skips those.
-_LimitSpec = Tuple[str, str, str, int]
-_TEXT_LIMIT = 200
-_LIMITS: Dict[str, Tuple[_LimitSpec, ...]] = {
-    "task": (("name", "", "", 100), ("title", "", "", 100), ("objective", "", "", 200)),
-    "subtask": (
-        ("title", "", "", 100),
-        ("completion_summary", "", "", 200),
-        ("blocked_reason", "", "", 200),
-        ("reopen_reason", "", "", 200),
-        ("forced_completion", "reason", "object", 200),
-    ),
-}
-_LIST_LIMITS: Tuple[_LimitSpec, ...] = (
-    ("context_files", "reason", "list", 200),
-    ("reference_files", "reason", "list", 200),
-    ("contracts", "description", "list", 200),
-    ("design_components", "description", "list", 200),
-    ("related_adrs", "decision", "list", 200),
-)
-
-
-def _resolve(root: Mapping[str, Any], node: Any) -> Any:
-    """``node`` with its local ``$ref`` chain followed (None when it cannot be)."""
-    for _ in range(20):
-        if not isinstance(node, dict) or "$ref" not in node:
-            return node
-        ref = node["$ref"]
-        if not isinstance(ref, str) or not ref.startswith("#/"):
-            return None
-        node = root
-        for part in ref[2:].split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
-    return None
-
-
-def _bounded(root: Mapping[str, Any], spec: _LimitSpec) -> bool:
-    """True when the schema gives the text of ``spec`` a maxLength within its limit."""
-    key, field, how, limit = spec
-    node = _resolve(root, root.get("properties", {}).get(key))
-    if how == "list":
-        node = _resolve(root, node.get("items")) if isinstance(node, dict) else None
-    if how:
-        props = node.get("properties") if isinstance(node, dict) else None
-        node = _resolve(root, props.get(field)) if isinstance(props, dict) else None
-    high = node.get("maxLength") if isinstance(node, dict) else None
-    return type(high) is int and high <= limit
-
-
-def _too_long(
-    document: Dict[str, Any],
-    specs: Tuple[_LimitSpec, ...],
-    path: str,
-    reported: Set[str],
-    found: List[Finding],
-) -> None:
-    def check(value: Any, pointer: str, limit: int) -> None:
-        if isinstance(value, str) and len(value) > limit and pointer not in reported:
-            found.append(
-                Finding(
-                    "too-long",
-                    f"{pointer}: {len(value)} characters, more than the limit of {limit}",
-                    _ERROR,
-                    path,
-                    pointer,
-                    f"Shorten it to at most {limit} characters",
-                )
-            )
-
-    for key, field, how, limit in specs:
-        value = document.get(key)
-        if value is None:
-            continue
-        if not how:
-            check(value, "/" + key, limit)
-        elif how == "object":
-            if isinstance(value, dict):
-                check(value.get(field), f"/{key}/{field}", limit)
-        elif isinstance(value, list):
-            for number, item in enumerate(value):
-                if isinstance(item, dict):
-                    check(item.get(field), f"/{key}/{number}/{field}", limit)
-
-
-def _line_ranges(
-    document: Dict[str, Any],
-    path: str,
-    cache: Dict[str, Tuple[Finding, ...]],
-    found: List[Finding],
-) -> None:
-    for key in ("context_files", "reference_files"):
-        items = document.get(key)
-        if not isinstance(items, list):
-            continue
-        for number, item in enumerate(items):
-            if not isinstance(item, dict):
-                continue
-            lines = item.get("lines")
-            if not isinstance(lines, str):
-                continue  # absent, null, or a type error the schema reports
-            results = cache.get(lines)
-            if results is None:
-                results = cache[lines] = check_line_ranges(lines).findings
-            pointer = f"/{key}/{number}/lines"
-            found.extend(attrs.evolve(f, path=path, pointer=pointer) for f in results)
-
-
-def _scores(document: Dict[str, Any], path: str, found: List[Finding]) -> Tuple[str, ...]:
-    """Check the score blocks; return the pointers of the blocks that had findings."""
-    noisy: List[str] = []
-    for key, check in (("rice_score", check_rice), ("wsjf_score", check_wsjf)):
-        if key in document:
-            results = check(document[key], "/" + key, path=path)
-            if results:
-                noisy.append("/" + key)
-                found.extend(results)
-    return tuple(noisy)
-
-
-def _escapes_root(text: str) -> bool:
-    """True if the path is absolute or leaves the directory it is relative to."""
-    if text.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", text):
-        return True
-    depth = 0
-    for part in re.split(r"[/\\]", text):
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
-
-
-def _verification(document: Dict[str, Any], path: str, found: List[Finding]) -> None:
-    checks = document.get("verification")
-    if not isinstance(checks, list):
-        return
-    for number, check in enumerate(checks):
-        if not isinstance(check, dict):
-            continue
-        target = check.get("path")
-        if isinstance(target, str) and _escapes_root(target.strip()):
-            found.append(
-                Finding(
-                    "verification-path",
-                    f"Verification check {number}: the path {json.dumps(target)} is "
-                    "absolute or outside the project root",
-                    _ERROR,
-                    path,
-                    f"/verification/{number}/path",
-                    "Use a path relative to the project root that stays inside it",
-                )
-            )
-
-
-def _status_timestamps(document: Dict[str, Any], path: str, found: List[Finding]) -> None:
-    status = document.get("status")
-    for wanted, key in (("completed", "completed_at"), ("in_progress", "started_at")):
-        if status != wanted:
-            continue
-        value = document.get(key)
-        if not isinstance(value, str) or not value.strip():
-            found.append(
-                Finding(
-                    "status-timestamp",
-                    f"The status is {wanted} but {key} is not set",
-                    _ERROR,
-                    path,
-                    "/" + key,
-                    f"Set {key} to when it happened (ISO 8601), or correct the status",
-                )
-            )
-
-
-def _common(
-    document: Dict[str, Any],
-    kind: str,
-    path: str,
-    cache: Dict[str, Tuple[Finding, ...]],
-    found: List[Finding],
-) -> None:
-    """Checks shared by task.json and the subtasks."""
-    compiled = _SCHEMAS.get(kind) or _schema(kind)
-    if "rice_score" in document or "wsjf_score" in document:
-        score_found: List[Finding] = []
-        noisy = _scores(document, path, score_found)
-        schema_found, too_long = _schema_findings(kind, document, path, noisy)
-        found.extend(schema_found)
-        found.extend(score_found)
-    else:
-        schema_found, too_long = _schema_findings(kind, document, path)
-        found.extend(schema_found)
-    known = compiled.known
-    for key in document if not document.keys() <= known else ():
-        if key not in known:
-            found.append(
-                Finding(
-                    "unknown-field",
-                    f"{key!r} is not a field of the {kind} schema; it is kept as it is",
-                    _INFO,
-                    path,
-                    pointer_part(key),
-                    None,
-                )
-            )
-    # too_long is None when the document is valid: only the texts the schema leaves
-    # unbounded need a look. Otherwise every text, except where the schema reported it.
-    if too_long is None:
-        if compiled.unbounded:
-            _too_long(document, compiled.unbounded, path, set(), found)
-    else:
-        _too_long(document, compiled.limits, path, too_long, found)
-    status = document.get("status")
-    if status == "completed" or status == "in_progress":
-        _status_timestamps(document, path, found)
-    _line_ranges(document, path, cache, found)
-
-
-def _empty_lists(document: Dict[str, Any], path: str, found: List[Finding]) -> None:
-    for key, code in (
-        ("acceptance_criteria", "acceptance-criteria-empty"),
-        ("deliverables", "deliverables-empty"),
-    ):
-        value = document.get(key)
-        if type(value) is list and not value:
-            found.append(
-                Finding(
-                    code,
-                    f"{key} is empty",
-                    _WARNING,
-                    path,
-                    "/" + key,
-                    f"List at least one item in {key}",
-                )
-            )
-
-
 # -- a feature -------------------------------------------------------------------------------
-
-
-def _looks_like_subtask(name: str) -> bool:
-    lower = name.lower()
-    return lower.startswith(("subtask_", "subtask-", "subtask.")) or (
-        lower.startswith("subtask") and ".json" in lower
-    )
 
 
 def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
@@ -596,7 +175,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
             subtask_files.append((matched.group(1), name))
         elif name == "task.json":
             has_task = True
-        elif _looks_like_subtask(name):
+        elif looks_like_subtask(name):
             found.append(
                 Finding(
                     "ignored-file",
@@ -608,13 +187,14 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
                     "Rename it to subtask_NN.json (e.g. subtask_03.json), or move it away",
                 )
             )
-    subtask_files.sort(key=lambda item: seq_key(item[0]))
+    if len({len(seq) for seq, _ in subtask_files}) > 1:  # one width: names sort by seq
+        subtask_files.sort(key=lambda item: seq_key(item[0]))
     cache: Dict[str, Tuple[Finding, ...]] = {}
 
     task: Optional[Dict[str, Any]] = None
     task_path = rel + "/task.json"
     if has_task:
-        task = _read(os.path.join(folder, "task.json"), task_path, found)
+        task = read_document(os.path.join(folder, "task.json"), task_path, found)
     else:
         found.append(
             Finding(
@@ -627,7 +207,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
             )
         )
     if task is not None:
-        _common(task, "task", task_path, cache, found)
+        check_common(task, "task", task_path, cache, found)
         task_id = task.get("id")
         if isinstance(task_id, str) and task_id != feature:
             found.append(
@@ -641,7 +221,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
                 )
             )
 
-    nodes: List[TaskNode] = []
+    nodes: List[Tuple[str, str, List[str]]] = []  # (seq, status, depends_on)
     paths: Dict[str, str] = {}
     seen_ids: Dict[str, str] = {}
     completed = 0
@@ -649,17 +229,20 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
     unread_seqs: List[Tuple[str, str]] = []
     prefix = rel + "/"
     full_prefix = os.path.join(folder, "")
+    id_prefix = feature + "-"
+    # True while every dependency names an earlier task, once: then the graph has no
+    # missing, self or repeated dependency, and no cycle (every edge points back), so it
+    # has no finding. Only otherwise is check_graph asked (it writes the findings).
+    backwards = True
     for file_seq, name in subtask_files:
         path = prefix + name
-        doc = _read(full_prefix + name, path, found)
+        doc = read_document(full_prefix + name, path, found)
         if doc is None:
             unread += 1
             unread_seqs.append((file_seq, path))
             continue
-        _common(doc, "subtask", path, cache, found)
-        _empty_lists(doc, path, found)
-        if "verification" in doc:
-            _verification(doc, path, found)
+        check_common(doc, "subtask", path, cache, found)
+        check_subtask(doc, path, found)
         seq = doc.get("seq")
         if not isinstance(seq, str):
             seq = file_seq
@@ -676,8 +259,8 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
             )
         sub_id = doc.get("id")
         if isinstance(sub_id, str):
-            other = seen_ids.get(sub_id)
-            if other is not None:
+            other = seen_ids.setdefault(sub_id, path)
+            if other is not path:
                 found.append(
                     Finding(
                         "duplicate-id",
@@ -688,9 +271,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
                         "Give every subtask its own id ({feature}-{seq})",
                     )
                 )
-            else:
-                seen_ids[sub_id] = path
-            if sub_id != f"{feature}-{seq}":
+            if sub_id != id_prefix + seq:
                 found.append(
                     Finding(
                         "id-mismatch",
@@ -718,23 +299,42 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
             continue
         deps = doc.get("depends_on")
         depends_on = [d for d in deps if isinstance(d, str)] if isinstance(deps, list) else []
+        if backwards and depends_on:
+            for dep in depends_on:
+                if dep not in paths:
+                    backwards = False
+                    break
+            if len(depends_on) > 1 and len(set(depends_on)) < len(depends_on):
+                backwards = False
         paths[seq] = path
-        nodes.append(TaskNode(seq, status if isinstance(status, str) else "", depends_on))
+        nodes.append((seq, status if isinstance(status, str) else "", depends_on))
 
     # A file that could not be read still holds its seq: its dependants are not told that
     # it is missing (its own finding says what is wrong), and it counts as unfinished.
     for file_seq, path in unread_seqs:
         if file_seq not in paths:
             paths[file_seq] = path
-            nodes.append(TaskNode(file_seq, "", ()))
-    try:
-        found.extend(check_graph(TaskGraph(nodes), paths=paths))
-    except GraphError as exc:  # pragma: no cover - the nodes are built to be valid
-        found.append(Finding("dependency-graph", str(exc), _ERROR, task_path, ""))
+            nodes.append((file_seq, "", []))
+    if not backwards:
+        _graph(nodes, paths, task_path, found)
 
     if task is not None:
         _counts(task, task_path, len(subtask_files), completed, unread, found)
     return found
+
+
+def _graph(
+    nodes: List[Tuple[str, str, List[str]]],
+    paths: Dict[str, str],
+    task_path: str,
+    found: List[Finding],
+) -> None:
+    """The findings of :func:`~stageflow.graph.check_graph` on the feature's tasks."""
+    try:
+        graph = TaskGraph([TaskNode(seq, status, deps) for seq, status, deps in nodes])
+        found.extend(check_graph(graph, paths=paths))
+    except GraphError as exc:  # pragma: no cover - the nodes are built to be valid
+        found.append(Finding("dependency-graph", str(exc), _ERROR, task_path, ""))
 
 
 def _counts(
@@ -758,66 +358,7 @@ def _counts(
             )
 
 
-# -- discovery and the public calls ----------------------------------------------------------
-
-
-def _candidates(feature: str) -> Tuple[str, ...]:
-    return (
-        f"{TASKS_DIR}/{feature}",
-        *(f"{TASKS_DIR}/{layout}/{feature}" for layout in LEGACY_LAYOUTS),
-    )
-
-
-def feature_dir(root: _Root, feature: str) -> str:
-    """The folder of ``feature`` relative to ``root`` (``/``-separated).
-
-    The first existing of ``.tmp/tasks/{feature}``, ``.tmp/tasks/active/{feature}`` and
-    ``.tmp/tasks/completed/{feature}``. Raises :class:`~stageflow.errors.InvalidName` for a
-    bad feature name and :class:`~stageflow.errors.NotFound` when no folder exists.
-    """
-    check_feature(feature)
-    if feature in LEGACY_LAYOUTS:
-        from .errors import InvalidName
-
-        raise InvalidName(f"{feature!r} is a layout folder, not a feature")
-    base = os.fspath(root)
-    for rel in _candidates(feature):
-        if os.path.isdir(os.path.join(base, rel)):
-            return rel
-    raise NotFound(f"feature {feature!r} not found under {os.path.join(base, TASKS_DIR)}", feature)
-
-
-def list_features(root: _Root) -> Dict[str, Tuple[str, ...]]:
-    """Every feature folder under ``root``: feature name -> its folders, in layout order.
-
-    Folder names that are not valid feature names are left out (:func:`validate_all`
-    reports them). A missing ``.tmp/tasks`` gives an empty dict.
-    """
-    return {
-        name: rels
-        for name, rels in _discover(os.fspath(root)).items()
-        if FEATURE_PATTERN.match(name) and name not in LEGACY_LAYOUTS
-    }
-
-
-def _subdirs(path: str) -> List[str]:
-    try:
-        with os.scandir(path) as entries:
-            return sorted(e.name for e in entries if e.is_dir())
-    except OSError:
-        return []
-
-
-def _discover(root: str) -> Dict[str, Tuple[str, ...]]:
-    found: Dict[str, List[str]] = {}
-    base = os.path.join(root, TASKS_DIR)
-    for name in _subdirs(base):
-        if name not in LEGACY_LAYOUTS:
-            found.setdefault(name, []).append(f"{TASKS_DIR}/{name}")
-    for layout in LEGACY_LAYOUTS:
-        for name in _subdirs(os.path.join(base, layout)):
-            found.setdefault(name, []).append(f"{TASKS_DIR}/{layout}/{name}")
-    return {name: tuple(rels) for name, rels in sorted(found.items())}
+# -- the public calls ------------------------------------------------------------------------
 
 
 def _ambiguous(feature: str, rels: Tuple[str, ...]) -> List[Finding]:
@@ -837,7 +378,7 @@ def _ambiguous(feature: str, rels: Tuple[str, ...]) -> List[Finding]:
     ]
 
 
-def validate_feature(root: _Root, feature: str) -> Tuple[Finding, ...]:
+def validate_feature(root: Root, feature: str) -> Tuple[Finding, ...]:
     """Every finding of one feature under the project ``root``; never raises for a bad file.
 
     Raises :class:`~stageflow.errors.InvalidName` for an invalid feature name and
@@ -845,11 +386,11 @@ def validate_feature(root: _Root, feature: str) -> Tuple[Finding, ...]:
     """
     rel = feature_dir(root, feature)
     base = os.fspath(root)
-    rels = tuple(r for r in _candidates(feature) if os.path.isdir(os.path.join(base, r)))
+    rels = tuple(r for r in candidates(feature) if os.path.isdir(os.path.join(base, r)))
     return tuple(_ambiguous(feature, rels) + _validate_folder(base, rel, feature))
 
 
-def validate_all(root: _Root) -> Dict[str, Tuple[Finding, ...]]:
+def validate_all(root: Root) -> Dict[str, Tuple[Finding, ...]]:
     """Every feature under ``root`` -> its findings, in feature-name order.
 
     One bad feature never stops the others. A folder whose name is not a valid feature
@@ -858,7 +399,7 @@ def validate_all(root: _Root) -> Dict[str, Tuple[Finding, ...]]:
     """
     base = os.fspath(root)
     results: Dict[str, Tuple[Finding, ...]] = {}
-    for name, rels in _discover(base).items():
+    for name, rels in discover(base).items():
         if not FEATURE_PATTERN.match(name):
             results[name] = tuple(
                 Finding(

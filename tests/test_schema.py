@@ -32,6 +32,7 @@ from stageflow._minischema import MiniSchema
 from stageflow._resources import SCHEMA_NAMES, load_schema, read_schema_text
 from stageflow._rundoc import check_run_document, parse_json_bytes
 from stageflow.demo import write_outputs
+from stageflow.examples import ORDER_MANAGEMENT
 from stageflow.serde import format_timestamp, parse_timestamp
 from stageflow.testing import FakeClock, make_orchestrator
 
@@ -75,8 +76,99 @@ def test_every_shipped_schema_name_has_a_file() -> None:
 def test_minischema_refuses_keywords_it_does_not_implement() -> None:
     with pytest.raises(ValueError, match="oneOf"):
         MiniSchema({"type": "object", "properties": {"x": {"oneOf": [{"type": "string"}]}}})
-    with pytest.raises(ValueError, match="format"):
-        MiniSchema({"$defs": {"t": {"type": "string", "format": "date-time"}}})
+    with pytest.raises(ValueError, match="patternProperties"):
+        MiniSchema({"$defs": {"t": {"type": "object", "patternProperties": {}}}})
+    with pytest.raises(ValueError, match="maximum"):
+        MiniSchema({"anyOf": [{"type": "number", "maximum": 3}]})
+    with pytest.raises(ValueError, match="uniqueItems"):
+        MiniSchema({"if": {"uniqueItems": True}, "then": {}})
+
+
+def test_format_is_an_annotation_for_both_checkers() -> None:
+    # Draft 2020-12 asserts no format by default, and stageflow.schema's validators are
+    # built without a format checker: a date-time that is not one is valid for both.
+    from stageflow.schema import validator
+
+    schema = {"$defs": {"t": {"type": "string", "format": "date-time"}}, "$ref": "#/$defs/t"}
+    assert MiniSchema(schema).is_valid("yesterday")
+    assert jsonschema.Draft202012Validator(schema).is_valid("yesterday")
+    assert validator("task").format_checker is None
+    assert validator("subtask").format_checker is None
+
+
+@pytest.mark.parametrize("name", ["run", "task", "subtask"])
+def test_minischema_compiles_the_schemas_it_checks(name: str) -> None:
+    assert MiniSchema(load_schema(name)).is_valid({}) is False
+
+
+@pytest.mark.parametrize(
+    ("schema", "good", "bad"),
+    [
+        ({"type": "string", "maxLength": 2}, ["", "ab", "\u00e9\u00e9"], ["abc", 5]),
+        ({"exclusiveMinimum": 0}, [1, 0.5, "x", True, float("nan")], [0, -1, 0.0]),
+        ({"type": "number", "exclusiveMinimum": 0}, [1e-9], [0, True, "1"]),
+        (
+            {"anyOf": [{"required": ["a"]}, {"required": ["b"]}]},
+            [{"a": 1}, {"b": 1}, {"a": 1, "b": 2}, [], "x"],
+            [{}, {"c": 1}],
+        ),
+        (
+            {"allOf": [{"type": "integer"}, {"minimum": 2}]},
+            [2, 3, 2.0],
+            [1, 1.5, "3", True],
+        ),
+        (
+            {"if": {"const": 1}, "then": {"type": "integer"}, "else": {"type": "string"}},
+            [1, "x", 1.0],
+            [2, None],
+        ),
+        ({"if": {"type": "string"}, "then": {"minLength": 2}}, ["ab", 1, None], ["a"]),
+        ({"if": {"type": "string"}}, ["a", 1], []),
+        ({"then": {"type": "string"}}, ["a", 1], []),
+        ({"type": ["string", "null"], "maxLength": 1}, [None, "a"], ["ab", 1, []]),
+        (
+            {"type": ["string", "object"], "minLength": 1, "required": ["p"]},
+            ["a", {"p": 1}],
+            ["", {}, 1, None, []],
+        ),
+        ({"enum": ["a", "b"]}, ["a", "b"], ["c", None, 1, True, ["a"], {"a": 1}]),
+        ({"enum": ["a", None]}, ["a", None], ["b", False, 0]),
+        ({"type": "boolean"}, [True, False], [0, 1, None, "true"]),
+        (
+            {"type": "array", "items": {"type": "string", "pattern": "^a", "minLength": 2}},
+            [[], ["ab"], ["ab", "abc"]],
+            [["a"], ["ba"], [1], "ab"],
+        ),
+        (
+            {"type": "object", "properties": {"k": {"enum": ["x"]}, "b": {"type": "boolean"}}},
+            [{}, {"k": "x"}, {"b": False, "other": 1}],
+            [{"k": "y"}, {"b": 0}, {"k": None}, []],
+        ),
+    ],
+)
+def test_minischema_keywords_agree_with_jsonschema(
+    schema: Dict[str, Any], good: List[Any], bad: List[Any]
+) -> None:
+    mini = MiniSchema(schema)
+    reference = jsonschema.Draft202012Validator(schema)
+    for value in good:
+        assert reference.is_valid(value), value
+        assert mini.is_valid(value), value
+        assert mini.errors(value) == [], value
+    for value in bad:
+        assert not reference.is_valid(value), value
+        assert not mini.is_valid(value), value
+        assert mini.errors(value), value
+
+
+def test_a_string_subclass_is_checked_in_full() -> None:
+    # The inline tests of leaves compare exact types; anything else takes the full check.
+    class Text(str):
+        pass
+
+    mini = MiniSchema({"type": "object", "properties": {"a": {"type": "string", "maxLength": 1}}})
+    assert mini.is_valid({"a": Text("x")})
+    assert not mini.is_valid({"a": Text("xy")})
 
 
 # -- documents from real runs -------------------------------------------------------------------
@@ -356,6 +448,171 @@ def test_both_checkers_accept_an_integral_float_and_reject_true_for_an_integer(
     assert MINI.errors(document)
 
 
+# -- differential test on task files: MiniSchema agrees with stageflow.schema ----------------
+
+SEED = ORDER_MANAGEMENT / "order-management-mvp"
+RICH_SUBTASK: Dict[str, Any] = {
+    "id": "shop-07",
+    "seq": "07",
+    "title": "Cart service",
+    "status": "completed",
+    "depends_on": ["01", "03"],
+    "parallel": False,
+    "context_files": [
+        "docs/a.md",
+        {"path": "docs/b.md", "lines": "1-20,45-60", "reason": "Rules", "note": "kept"},
+    ],
+    "reference_files": [{"path": "src/cart.ts"}],
+    "acceptance_criteria": ["adds items"],
+    "deliverables": ["src/cart.ts"],
+    "agent_id": None,
+    "started_at": "2026-02-14T12:00:00Z",
+    "completed_at": "2026-02-15T12:00:00Z",
+    "completion_summary": "done",
+    "blocked_reason": "waiting",
+    "blocked_at": "2026-02-14T13:00:00Z",
+    "reopen_reason": "flaky",
+    "reopened_at": "2026-02-14T14:00:00Z",
+    "forced_completion": {
+        "reason": "release",
+        "at": "2026-02-15T12:00:00Z",
+        "unmet_dependencies": [{"seq": "03", "status": None}, {"seq": "01", "status": "pending"}],
+    },
+    "contracts": [{"type": "api", "name": "CartAPI", "description": "d"}],
+    "design_components": [{"type": "figma", "url": "https://x"}, {"path": "d.png"}],
+    "related_adrs": [{"id": "ADR-1", "decision": "use carts"}],
+    "verification": [
+        {"type": "command", "command": "npm test", "expect_exit": 0, "timeout_ms": 1.5},
+        {"type": "command", "command": "x", "expect_contains": "ok"},
+        {"type": "file_exists", "path": "src/cart.ts"},
+        {"type": "file_contains", "path": "src/cart.ts", "expect_contains": "cart"},
+    ],
+    "owner": "an unknown field",
+}
+RICH_TASK: Dict[str, Any] = {
+    "id": "shop",
+    "name": "Shop",
+    "status": "completed",
+    "objective": "Sell things",
+    "created_at": "2026-01-01T00:00:00Z",
+    "completed_at": None,
+    "context_files": [{"path": "a.md", "lines": "1-5", "reason": "r"}, "b.md"],
+    "exit_criteria": ["sold"],
+    "subtask_count": 0,
+    "completed_count": 0,
+    "design_components": [{"url": "https://x", "description": "d"}],
+    "related_adrs": [{"id": "ADR-1", "path": "a.md", "title": "t"}],
+    "contracts": [{"name": "A", "status": "verified", "path": "p"}],
+    "rice_score": {"reach": 1, "impact": 0.25, "confidence": 50, "effort": 0.5},
+    "wsjf_score": {"business_value": 1, "time_criticality": 2, "risk_reduction": 3, "job_size": 4},
+}
+TASK_FILE_DOCUMENTS = {
+    "task": [json.loads((SEED / "task.json").read_text("utf-8")), RICH_TASK],
+    "subtask": [
+        *(json.loads(p.read_text("utf-8")) for p in sorted(SEED.glob("subtask_*.json"))),
+        RICH_SUBTASK,
+    ],
+}
+TASK_FILE_VALUES = st.one_of(
+    VALUES,
+    st.sampled_from(
+        [
+            "x" * 100,
+            "x" * 101,
+            "y" * 200,
+            "y" * 201,
+            "01",
+            "7",
+            "007",
+            "01\n",
+            " ",
+            "command",
+            "file_exists",
+            "file_contains",
+            "blocked",
+            "figma",
+            "api",
+            "draft",
+            "ADR-1",
+            -1,
+            0,
+            -0.5,
+            float("nan"),
+            {"path": "x"},
+            {"path": ""},
+            {"type": "command", "command": "ls"},
+            {"type": "file_exists", "path": " "},
+            {"type": "command"},
+            {"url": "u"},
+            ["01"],
+            [{"path": "p"}],
+        ]
+    ),
+)
+
+
+@st.composite
+def mutated_task_files(draw: st.DrawFn, documents: List[Dict[str, Any]]) -> Any:
+    document: Any = copy.deepcopy(draw(st.sampled_from(documents)))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        path = draw(st.sampled_from(list(_paths(document))))
+        kind = draw(st.sampled_from(["replace", "replace", "delete", "extra", "drop-items"]))
+        if not path:
+            if kind == "replace":
+                document = copy.deepcopy(draw(TASK_FILE_VALUES))
+            continue
+        parent = _get(document, path[:-1])
+        last = path[-1]
+        if kind == "replace":
+            parent[last] = copy.deepcopy(draw(TASK_FILE_VALUES))  # values are shared
+        elif kind == "delete":
+            del parent[last]
+        elif kind == "extra" and isinstance(parent[last], dict):
+            key = draw(st.sampled_from(["bogus", "type", "path", "command", "url", "reason"]))
+            parent[last][key] = copy.deepcopy(draw(TASK_FILE_VALUES))
+        elif kind == "drop-items" and isinstance(parent[last], list):
+            parent[last] = parent[last][: draw(st.integers(min_value=0, max_value=1))]
+    return document
+
+
+@pytest.mark.parametrize("name", ["task", "subtask"])
+def test_task_file_documents_are_valid_for_both_checkers(name: str) -> None:
+    from stageflow.schema import validator
+
+    mini = MiniSchema(load_schema(name))
+    for document in TASK_FILE_DOCUMENTS[name]:
+        validator(name).validate(document)
+        assert mini.is_valid(document)
+        assert mini.errors(document) == []
+
+
+@pytest.mark.parametrize("name", ["task", "subtask"])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_minischema_accepts_exactly_what_jsonschema_accepts_for_task_files(
+    name: str, data: st.DataObject
+) -> None:
+    from stageflow.schema import validator
+
+    document = data.draw(mutated_task_files(TASK_FILE_DOCUMENTS[name]))
+    expected = validator(name).is_valid(document)
+    mini = _task_file_checker(name)
+    assert mini.is_valid(document) == expected, list(validator(name).iter_errors(document))[:3]
+    problems = mini.errors(document)
+    assert (not problems) == expected, problems
+    for problem in problems:
+        assert problem.startswith("/"), problem
+
+
+_TASK_FILE_CHECKERS: Dict[str, MiniSchema] = {}
+
+
+def _task_file_checker(name: str) -> MiniSchema:
+    if name not in _TASK_FILE_CHECKERS:
+        _TASK_FILE_CHECKERS[name] = MiniSchema(load_schema(name))
+    return _TASK_FILE_CHECKERS[name]
+
+
 # -- serde on random runs ---------------------------------------------------------------------
 
 
@@ -593,3 +850,20 @@ def test_the_public_schema_module_compiles_each_schema_once_and_reports_pointers
     assert any("required" in message for _, message in errors)
     with pytest.raises(UsageError):
         schema_errors("nope", {})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "texts"),
+    [
+        ("^[a-z0-9][a-z0-9-]*(?![\\s\\S])", ["a-b", "-a", "a\n", "xa", "", "a b"]),
+        ("^a|b", ["a", "b", "cb", "ca"]),
+        ("\\S", [" ", " x", ""]),
+        ("^(a|b)c", ["ac", "xbc", "bc"]),
+    ],
+)
+def test_patterns_search_as_json_schema_says(pattern: str, texts: List[str]) -> None:
+    import re
+
+    mini = MiniSchema({"type": "string", "pattern": pattern})
+    for text in texts:
+        assert mini.is_valid(text) == bool(re.search(pattern, text)), text

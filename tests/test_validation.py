@@ -835,3 +835,106 @@ def test_deeply_nested_values_are_findings_not_crashes(tmp_path: Path) -> None:
     assert {f.code for f in found} <= {"schema", "json-invalid"}
     assert found
     assert all(f.path == f"{REL}/{S03}" for f in found)
+
+
+def test_jsonschema_only_sees_the_documents_the_precheck_does_not_accept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = seed_project(tmp_path)
+    seen: List[Any] = []
+
+    class Spy:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def iter_errors(self, document: Any) -> Any:
+            seen.append(document)
+            return self.real.iter_errors(document)
+
+    for name in ("task", "subtask"):
+        compiled = _schema(name)
+        monkeypatch.setattr(compiled, "validator", Spy(compiled.validator))
+    assert validate_feature(tmp_path, FEATURE) == ()
+    assert seen == []
+    docs = load_docs(folder)
+    sub(docs, "03")["status"] = "done"
+    write_docs(folder, docs)
+    assert keys(validate_feature(tmp_path, FEATURE)) == {("schema", S03, "/status")}
+    assert [doc["seq"] for doc in seen] == ["03"]
+
+
+def test_a_schema_the_precheck_cannot_compile_goes_to_jsonschema() -> None:
+    from stageflow.validation import _precheck
+
+    check = _precheck({"type": "object", "patternProperties": {"^x": {"type": "string"}}})
+    assert check({}) is False  # unsure, every time
+
+
+def test_the_public_names_stay_importable_from_stageflow_validation() -> None:
+    # Other modules (the task store) import the layout names from here.
+    import re
+
+    import stageflow.validation as module
+    from stageflow import _taskfiles
+
+    assert sorted(module.__all__) == [
+        "LEGACY_LAYOUTS",
+        "SUBTASK_FILE",
+        "TASKS_DIR",
+        "VALIDATION_CODES",
+        "feature_dir",
+        "list_features",
+        "validate_all",
+        "validate_feature",
+    ]
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+    assert module.TASKS_DIR == ".tmp/tasks"
+    assert module.LEGACY_LAYOUTS == ("active", "completed")
+    assert isinstance(module.SUBTASK_FILE, re.Pattern)
+    assert module.SUBTASK_FILE.match("subtask_01.json").group(1) == "01"  # type: ignore[union-attr]
+    assert module.feature_dir is _taskfiles.feature_dir
+    assert module.list_features is _taskfiles.list_features
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_dependency_findings_are_check_graphs_whatever_the_shape(data: st.DataObject) -> None:
+    # validate_feature skips check_graph when every dependency names an earlier task once;
+    # whatever the dependencies, its findings must be exactly check_graph's.
+    from stageflow.graph import TaskGraph, TaskNode, check_graph
+
+    n = data.draw(st.integers(1, 7))
+    seqs = [f"{i:02d}" for i in range(1, n + 1)]
+    deps = {
+        seq: data.draw(st.lists(st.sampled_from([*seqs, "99"]), max_size=3), label=seq)
+        for seq in seqs
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp, ".tmp/tasks/gen")
+        folder.mkdir(parents=True)
+        docs: Docs = {
+            T: {
+                "id": "gen",
+                "name": "Generated",
+                "status": "active",
+                "objective": "Test",
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+        }
+        for seq in seqs:
+            docs[f"subtask_{seq}.json"] = {
+                "id": f"gen-{seq}",
+                "seq": seq,
+                "title": "t",
+                "status": "pending",
+                "depends_on": deps[seq],
+            }
+        write_docs(folder, docs)
+        rel = ".tmp/tasks/gen"
+        paths = {seq: f"{rel}/subtask_{seq}.json" for seq in seqs}
+        expected = check_graph(
+            TaskGraph([TaskNode(seq, "pending", deps[seq]) for seq in seqs]), paths=paths
+        )
+        found = validate_feature(tmp, "gen")
+    assert found == expected

@@ -52,6 +52,7 @@ __all__ = [
     "encode_task",
     "names_for",
     "parse_task_bytes",
+    "read_json_object",
     "read_task_file",
     "subtask_file_name",
 ]
@@ -108,6 +109,9 @@ def _no_constant(text: str) -> Any:
     raise _NonFinite(text)
 
 
+# One decoder, made once: json.loads with hooks would build a new one for every file.
+_DECODE = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant).decode
+
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -124,6 +128,14 @@ def _read_bytes(path: str) -> bytes:
         os.close(fd)
 
 
+_PARSE_CODES = (
+    ("the file is empty", "json-empty"),
+    ("truncated", "json-truncated"),
+    ("not UTF-8", "json-encoding"),
+    ("not portable JSON", "json-not-portable"),
+)
+
+
 def parse_task_bytes(data: bytes, location: str) -> Any:
     """Parse a task file's bytes strictly; any problem is a :class:`StateFileError`.
 
@@ -131,7 +143,8 @@ def parse_task_bytes(data: bytes, location: str) -> Any:
     JSON can carry (``NaN``, ``Infinity``, or one too large for a float) is refused.
     """
     try:
-        return json.loads(data, parse_float=_finite, parse_constant=_no_constant)
+        # Decoded first: json.loads(bytes) would also accept UTF-16 and UTF-32.
+        return _DECODE(data.decode("utf-8"))
     except _NonFinite as exc:
         raise StateFileError(
             location, f"not portable JSON: the number {exc.args[0]} is not finite"
@@ -140,28 +153,45 @@ def parse_task_bytes(data: bytes, location: str) -> Any:
         return parse_json_bytes(data, location)  # raises with the precise problem
 
 
-def read_task_file(path: str, name: str, location: str, seq: Optional[str]) -> StoredFile:
-    """Read one task file; every problem (missing, a link, unreadable, not JSON, not an
-    object) is reported in the result, never raised."""
+def read_json_object(path: str, location: str) -> Tuple[Any, Optional[bytes], str, str]:
+    """Read the JSON object in file ``path``: ``(document, data, code, problem)``.
+
+    On success ``code`` and ``problem`` are empty; otherwise ``document`` is ``None`` and
+    ``code`` is one of ``file-missing``, ``file-link`` (a symbolic link, not followed),
+    ``file-unreadable``, ``json-empty``, ``json-truncated``, ``json-encoding``,
+    ``json-not-portable`` (``NaN``, ``Infinity``), ``json-invalid`` or ``json-not-object``,
+    with ``problem`` saying what is wrong (without the location). Never raises.
+    """
     try:
         data = _read_bytes(path)
     except FileNotFoundError:
-        return StoredFile(name, location, seq, None, MISSING, None)
+        return None, None, "file-missing", MISSING
     except OSError as exc:
         if os.path.islink(path):
-            problem = "is a symbolic link; task files must be regular files"
-        else:
-            problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
-        return StoredFile(name, location, seq, None, problem, None)
-    revision = _revision(data)
+            return None, None, "file-link", "is a symbolic link; task files must be regular files"
+        return (
+            None,
+            None,
+            "file-unreadable",
+            f"cannot be read ({exc.strerror or type(exc).__name__})",
+        )
     try:
         document = parse_task_bytes(data, location)
     except StateFileError as exc:
-        return StoredFile(name, location, seq, None, exc.problem, revision)
+        code = next((c for start, c in _PARSE_CODES if exc.problem.startswith(start)), None)
+        return None, data, code or "json-invalid", exc.problem
     if not isinstance(document, dict):
         problem = f"expected a JSON object, found {json_type_phrase(document)}"
-        return StoredFile(name, location, seq, None, problem, revision)
-    return StoredFile(name, location, seq, document, None, revision)
+        return None, data, "json-not-object", problem
+    return document, data, "", ""
+
+
+def read_task_file(path: str, name: str, location: str, seq: Optional[str]) -> StoredFile:
+    """Read one task file; every problem (missing, a link, unreadable, not JSON, not an
+    object) is reported in the result, never raised."""
+    document, data, _, problem = read_json_object(path, location)
+    revision = None if data is None else _revision(data)
+    return StoredFile(name, location, seq, document, problem or None, revision)
 
 
 def encode_task(document: Mapping[str, Any]) -> bytes:
