@@ -160,7 +160,7 @@ def _run_swarm(root: Path, count: int, workers: int, readers: int) -> None:
         read_reports.append(out)
 
     # Every subtask completed exactly once, by the agent that claimed it.
-    completed = sorted(seq for seqs in done.values() for seq in seqs)
+    completed = sorted((seq for seqs in done.values() for seq in seqs), key=int)
     assert completed == [f"{n:03d}" for n in range(1, count + 1)]
     tracker = TaskTracker(FileTaskStore(root))
     stored = tracker.load(FEATURE)
@@ -187,10 +187,12 @@ def test_four_processes_claim_and_complete_200_subtasks_while_two_read(tmp_path:
 
 
 @pytest.mark.slow
-def test_six_processes_claim_and_complete_1000_subtasks_while_three_read(
+def test_six_processes_claim_and_complete_600_subtasks_while_three_read(
     tmp_path: Path,
 ) -> None:
-    _run_swarm(tmp_path, count=1000, workers=6, readers=3)
+    # Every move reads the whole feature (600 files), so this is about two minutes of
+    # CPU work: run once by .ci/run, not in the interpreter matrix.
+    _run_swarm(tmp_path, count=600, workers=6, readers=3)
 
 
 # A writer that moves every subtask one step along its lifecycle, round after round, until it
