@@ -297,7 +297,7 @@ def test_json_output_stays_valid_utf8_with_a_file_name_that_is_not(project: Path
 
 # -- the fast path -------------------------------------------------------------------------
 
-HEAVY = ("attrs", "cattrs", "jsonschema", "transitions")
+HEAVY = ("attr", "attrs", "cattrs", "jsonschema", "transitions")
 
 
 @pytest.mark.parametrize("command", ["status", "next", "parallel"])
