@@ -193,10 +193,10 @@ class _TaskView:
                     raise GraphError(f"task {seq} is in batch {placed[seq]} and in batch {number}")
                 placed[seq] = number
                 members.append(seq)
-            self.groups.append((f"b{number}", f"Batch {number}", members))
+            self.groups.append((f"batch{number}", f"Batch {number}", members))
         done = [t.seq for t in g.tasks if t.seq not in placed and t.status == "completed"]
         if done:  # first, as the work flows from left to right
-            self.groups.insert(0, ("done", "Completed", done))
+            self.groups.insert(0, ("done_tasks", "Completed", done))
         grouped = set(placed).union(done)
         self.loose = [t.seq for t in g.tasks if t.seq not in grouped]
         # Dependencies that name no task become "missing" nodes, after the tasks.

@@ -68,14 +68,14 @@ SMALL_TITLES = {"01": "Setup", "02": "API", "03": "Schema", "04": "Tests"}
 
 SMALL_MERMAID = """\
 flowchart LR
-    subgraph done["Completed"]
+    subgraph done_tasks["Completed"]
         t_01["01 (completed)<br/>Setup"]
     end
-    subgraph b1["Batch 1"]
+    subgraph batch1["Batch 1"]
         t_02["02 (in_progress)<br/>API"]
         t_03["03 (pending)<br/>Schema"]
     end
-    subgraph b2["Batch 2"]
+    subgraph batch2["Batch 2"]
         t_04["04 (blocked)<br/>Tests"]
     end
     t_01 --> t_02
@@ -96,16 +96,16 @@ SMALL_DOT = """\
 digraph tasks {
     rankdir=LR;
     node [shape=box, style="rounded,filled", fontname="Helvetica"];
-    subgraph cluster_done {
+    subgraph cluster_done_tasks {
         label="Completed";
         t_01 [label="01 (completed)\\nSetup", fillcolor="#d1e7dd", color="#198754", style="rounded,filled"];
     }
-    subgraph cluster_b1 {
+    subgraph cluster_batch1 {
         label="Batch 1";
         t_02 [label="02 (in_progress)\\nAPI", fillcolor="#cfe2ff", color="#0d6efd", style="rounded,filled"];
         t_03 [label="03 (pending)\\nSchema", fillcolor="#f5f5f5", color="#9e9e9e", style="rounded,filled"];
     }
-    subgraph cluster_b2 {
+    subgraph cluster_batch2 {
         label="Batch 2";
         t_04 [label="04 (blocked)\\nTests", fillcolor="#f8d7da", color="#dc3545", style="rounded,filled"];
     }
@@ -140,7 +140,7 @@ def test_seed_example_graph(project: Path) -> None:
     mermaid = task_graph_mermaid(graph, titles=titles, batches=batches).splitlines()
     assert mermaid[:3] == [
         "flowchart LR",
-        '    subgraph b1["Batch 1"]',
+        '    subgraph batch1["Batch 1"]',
         '        t_01["01 (pending)<br/>Setup project structure and install dependencies"]',
     ]
     assert '        t_07["07 (pending)<br/>Implement order service orchestrating cart, inv…"]' in (
@@ -153,14 +153,14 @@ def test_seed_example_graph(project: Path) -> None:
         "    class t_01,t_02,t_03,t_04,t_05,t_06,t_07,t_08,t_09,t_10,t_11,t_12 pending"
     )
     dot = task_graph_dot(graph, titles=titles, batches=batches).splitlines()
-    assert sum(1 for line in dot if "subgraph cluster_b" in line) == 6
+    assert sum(1 for line in dot if "subgraph cluster_batch" in line) == 6
     assert sum(1 for line in dot if " -> " in line) == 16
 
 
 def test_without_batches_every_node_is_ungrouped_except_completed() -> None:
     text = task_graph_mermaid(SMALL)
     assert text.count("subgraph") == 1
-    assert 'subgraph done["Completed"]' in text
+    assert 'subgraph done_tasks["Completed"]' in text
     assert '    t_04["04 (blocked)"]' in text  # no title: the first line only
 
 
@@ -529,3 +529,23 @@ def test_stage_graph_imports_nothing_heavy(project: Path) -> None:
         check=True,
     )
     assert json.loads(done.stdout) == [0, []]
+
+
+def test_the_documented_task_graph_is_what_the_command_prints(project: Path) -> None:
+    moves = [
+        ("start", "01", "--agent", "a"),
+        ("complete", "01", "done"),
+        ("start", "02", "--agent", "a"),
+        ("complete", "02", "done"),
+        ("start", "03", "--agent", "a"),
+        ("start", "04", "--agent", "b"),
+        ("block", "06", "--reason", "waiting for SendGrid keys"),
+    ]
+    for move, seq, *rest in moves:
+        assert cli(project, "task", move, FEATURE, seq, *rest)[0] == 0
+    code, out, _ = cli(project, "task", "graph", FEATURE)
+    assert code == 0
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    block = "```mermaid\n" + out + "```\n"
+    assert block in (docs / "diagrams.md").read_text(encoding="utf-8")
+    assert out in (docs / "cli.md").read_text(encoding="utf-8")
