@@ -23,6 +23,13 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=int, help="an earlier run's number (default: the latest)")
 
 
+def _add_graph(p: argparse.ArgumentParser) -> None:
+    _add_run(p)
+    p.add_argument(
+        "--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid"
+    )
+
+
 def _add_complete(p: argparse.ArgumentParser) -> None:
     p.add_argument("--override", action="store_true", help="override failing overridable gates")
     p.add_argument("--reason", help="justification (required with --override)")
@@ -94,6 +101,19 @@ def _history(ns: argparse.Namespace, console: Console) -> int:
     console.emit(
         {"feature": document["feature"], "run": document["run"], "history": document["history"]},
         lambda: history_text(document["history"]),
+    )
+    return 0
+
+
+def _graph(ns: argparse.Namespace, console: Console) -> int:
+    from ..render import stage_graph_dot, stage_graph_mermaid
+
+    document = _read_document(ns)
+    draw = stage_graph_dot if ns.format == "dot" else stage_graph_mermaid
+    diagram = draw(document)
+    console.emit(
+        {"feature": document["feature"], "format": ns.format, "diagram": diagram},
+        lambda: diagram,
     )
     return 0
 
@@ -339,5 +359,11 @@ COMMANDS: Dict[str, Command] = {
         _add_nothing,
     ),
     "history": (_history, "show the append-only history of a run", ("feature",), _add_run),
+    "graph": (
+        _graph,
+        "the stage machine as a Mermaid or DOT diagram, the current stage highlighted",
+        ("feature",),
+        _add_graph,
+    ),
 }
 """Every ``stageflow stage`` command: handler, help, positional arguments, extra options."""
