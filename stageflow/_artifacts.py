@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ._deliverables import looks_like_path
 from ._fileio import read_bytes
 from ._rundoc import parse_json_bytes
 from .errors import StageflowError, StateFileError
@@ -236,15 +237,6 @@ def unusable_subtask(file: StoredFile) -> Finding:
 
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
-
-
-def looks_like_path(entry: str) -> bool:
-    """The deliverable rule: text with no blank that has a ``/`` or ``\\``, or a ``.`` in
-    its last part (``src/cart.py``, ``README.md``, ``.env``), names a file; anything else
-    (``POST /orders``, ``OrderService``) is a description and is not checked."""
-    if not entry or any(c.isspace() for c in entry):
-        return False
-    return "/" in entry or "\\" in entry or "." in entry
 
 
 def deliverable(root: Path, entry: object, path: str, pointer: str) -> List[Finding]:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol, Tuple, Union
 
     from .graph import BlockedTask, DepsTree, TaskGraph
+    from .planner import CriticalPath, Plan
     from .storage._port import TaskStore
     from .storage._taskdocs import StoredFeature, StoredFile
     from .tasks import TaskMove
@@ -114,6 +115,20 @@ class TaskTracker:
     def load(self, feature: str) -> StoredFeature:
         """The feature's files as stored (see :class:`~stageflow.storage.TaskStore`)."""
         return self.store.load(feature)
+
+    def plan(
+        self, feature: str, *, max_width: Optional[int] = None, priority: Optional[str] = None
+    ) -> Plan:
+        """The feature's batch plan (see :func:`stageflow.planner.plan_feature`)."""
+        from .planner import plan_feature
+
+        return plan_feature(self.load(feature), max_width=max_width, priority=priority)
+
+    def critical_path(self, feature: str) -> CriticalPath:
+        """The feature's critical path (see :func:`stageflow.planner.feature_critical_path`)."""
+        from .planner import feature_critical_path
+
+        return feature_critical_path(self.load(feature))
 
     def summary(self, feature: str) -> Dict[str, Any]:
         """Counts, progress and one row per subtask (see :func:`stageflow._taskview.summary`)."""

@@ -17,6 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
     from typing import Any, Callable, Dict, List, Tuple
 
+    from ..graph import DependencyCycleError
     from ..tracker import MoveResult, TaskTracker
     from . import Console
 
@@ -86,6 +87,27 @@ def _add_complete(p: argparse.ArgumentParser) -> None:
 def _add_reason(p: argparse.ArgumentParser) -> None:
     _seq(p)
     p.add_argument("--reason", required=True, help="why (kept in the subtask file)")
+
+
+def _width(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
+    return value
+
+
+def _add_batches(p: argparse.ArgumentParser) -> None:
+    _feature(p)
+    p.add_argument("--max-width", type=_width, metavar="N", help="at most N tasks per batch")
+    p.add_argument(
+        "--priority",
+        metavar="rice|wsjf|FIELD",
+        help="order each generation by this score, higher first (default: seq order)",
+    )
+    p.add_argument("--explain", action="store_true", help="say why each task is where it is")
 
 
 def register(
@@ -281,9 +303,15 @@ def _graph(ns: argparse.Namespace, console: Console) -> int:
     stored = _store(ns).load(ns.feature)
     graph = graph_of(stored)
     titles = {r["seq"]: r["title"] for r in summary(stored)["subtasks"] if r["title"]}
-    # Grouped by topological generation until the batch planner lands; then this is the
-    # one line to change, to the planner's batches of ``graph``.
-    batches = generations(graph)
+    # Grouped by the planner's batches; a feature the planner refuses (a cycle, a missing
+    # dependency, an unusable file) is still drawn, grouped by topological generation.
+    from ..graph import GraphError
+    from ..planner import plan_feature
+
+    try:
+        batches: Any = [batch.seqs for batch in plan_feature(stored).batches]
+    except GraphError:
+        batches = generations(graph)
     draw = task_graph_dot if ns.format == "dot" else task_graph_mermaid
     diagram = draw(graph, titles=titles, batches=batches)
     found = problems(stored)
@@ -326,6 +354,83 @@ def _validate(ns: argparse.Namespace, console: Console) -> int:
 
     console.emit(document, text)
     return 1 if errors else 0
+
+
+def _cycles(ns: argparse.Namespace, console: Console, exc: DependencyCycleError) -> int:
+    """A cycle error naming every cycle: one JSON document, or one line per cycle."""
+    if console.as_json:
+        from . import dumps
+
+        console.out.write(dumps({"ok": False, **exc.to_dict(), "feature": ns.feature}) + "\n")
+    else:
+        count = len(exc.cycles)
+        console.err.write(
+            f"error: cannot plan {ns.feature!r}: the dependencies have {count} "
+            f"cycle{'' if count == 1 else 's'}\n"
+        )
+        for cycle in exc.cycles:
+            console.err.write(f"  cycle: {' -> '.join(cycle.path)}\n")
+    return 2
+
+
+def _batches(ns: argparse.Namespace, console: Console) -> int:
+    from ..graph import DependencyCycleError
+    from ..planner import plan_feature
+
+    stored = _store(ns).load(ns.feature)
+    try:
+        plan = plan_feature(stored, max_width=ns.max_width, priority=ns.priority)
+    except DependencyCycleError as exc:
+        return _cycles(ns, console, exc)
+
+    def text() -> str:
+        lines = []
+        for batch in plan.batches:
+            size = len(batch.tasks)
+            lines.append(
+                f"Batch {batch.number} ({size} task{'' if size == 1 else 's'}): "
+                f"[{', '.join(batch.seqs)}]"
+            )
+            if ns.explain:
+                lines += [f"  {task.seq}: {task.explanation}" for task in batch.tasks]
+        if not plan.batches:
+            lines.append("No unfinished subtasks to plan.")
+        if ns.explain and plan.completed:
+            lines.append(f"Completed, not planned: {', '.join(plan.completed)}")
+        return "\n".join(lines)
+
+    console.emit({"feature": ns.feature, **plan.to_dict()}, text)
+    return 0
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _critical_path(ns: argparse.Namespace, console: Console) -> int:
+    from ..graph import DependencyCycleError
+    from ..planner import EFFORT_FIELD, feature_critical_path
+
+    stored = _store(ns).load(ns.feature)
+    try:
+        path = feature_critical_path(stored)
+    except DependencyCycleError as exc:
+        return _cycles(ns, console, exc)
+
+    def text() -> str:
+        if not path.path:
+            return "No unfinished subtasks to plan."
+        lines = [f"Critical path: {' -> '.join(path.path)} (length {_number(path.length)})"]
+        for t in path.tasks:
+            lines.append(
+                f"  {t.seq}  effort {_number(t.effort)}  start {_number(t.earliest_start)}"
+                f"  slack {_number(t.slack)}" + ("  critical" if t.critical else "")
+            )
+        return "\n".join(lines)
+
+    document = {"feature": ns.feature, **path.to_dict(), "effort_field": EFFORT_FIELD}
+    console.emit(document, text)
+    return 0
 
 
 # -- moves --------------------------------------------------------------------------------
@@ -418,6 +523,16 @@ COMMANDS: Dict[str, Command] = {
     "parallel": (_parallel, "ready subtasks marked parallel: true", _add_optional_feature),
     "deps": (_deps, "the dependency tree of a subtask (shared parts shown once)", _add_seq),
     "blocked": (_blocked, "subtasks that cannot start, and why", _add_optional_feature),
+    "batches": (
+        _batches,
+        "plan the unfinished subtasks in batches that can run together",
+        _add_batches,
+    ),
+    "critical-path": (
+        _critical_path,
+        "the longest chain of unfinished subtasks by estimated effort, and each one's slack",
+        _add_feature,
+    ),
     "graph": (_graph, "the dependency graph as a Mermaid or DOT diagram", _add_graph),
     "validate": (
         _validate,
