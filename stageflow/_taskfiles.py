@@ -32,9 +32,8 @@ _ERROR = Severity.ERROR
 # -- discovery (the files task store's rules) --------------------------------------------------
 
 
-def candidates(feature: str) -> Tuple[str, ...]:
-    """The folders ``feature`` may live in, relative to the root, in layout order."""
-    return candidate_folders(feature)
+candidates = candidate_folders
+"""The folders a feature may live in, relative to the root, in layout order."""
 
 
 def feature_dir(root: Root, feature: str) -> str:
@@ -54,9 +53,7 @@ def list_features(root: Root) -> Dict[str, Tuple[str, ...]]:
     (:func:`stageflow.validation.validate_all` reports them). A missing ``.tmp/tasks``
     gives an empty dict.
     """
-    store = FileTaskStore(root)
-    folders = store.folders()
-    return {name: folders[name] for name in store.features()}
+    return FileTaskStore(root).feature_folders()
 
 
 def discover(root: str) -> Dict[str, Tuple[str, ...]]:

@@ -22,11 +22,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
-    from .graph import TaskGraph
+    from .graph import DepsTree, TaskGraph
     from .storage._taskdocs import StoredFeature, StoredFile
 
 __all__ = [
     "by_seq",
+    "deps_of",
     "find_subtask",
     "graph_of",
     "problem_of",
@@ -190,3 +191,12 @@ def graph_of(stored: StoredFeature) -> TaskGraph:
             )
         )
     return TaskGraph(nodes)
+
+
+def deps_of(stored: StoredFeature, seq: str) -> DepsTree:
+    """The dependency tree of subtask ``seq`` (which must be usable): shared subtrees shown
+    once, safe on cycles. Imports :mod:`stageflow.graph` (attrs) when called."""
+    from .graph import deps_tree
+
+    find_subtask(stored, seq)
+    return deps_tree(graph_of(stored), seq)

@@ -151,11 +151,7 @@ class TaskTracker:
 
     def deps(self, feature: str, seq: str) -> DepsTree:
         """The dependency tree of ``seq``: shared subtrees shown once, safe on cycles."""
-        from .graph import deps_tree
-
-        stored = self.load(feature)
-        _taskview.find_subtask(stored, seq)
-        return deps_tree(_taskview.graph_of(stored), seq)
+        return _taskview.deps_of(self.load(feature), seq)
 
     # -- moves -----------------------------------------------------------------------------
 

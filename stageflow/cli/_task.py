@@ -199,22 +199,38 @@ def _ready(ns: argparse.Namespace, console: Console, parallel_only: bool) -> int
         {"feature": s.feature, "ready": ready(s, parallel_only), "problems": problems(s)}
         for s in loaded
     ]
+
+    def rows(item: Dict[str, Any]) -> List[str]:
+        lines = []
+        for row in item["ready"]:
+            mark = (
+                "" if parallel_only else ("  [parallel]" if row["parallel"] else "  [sequential]")
+            )
+            lines.append(f"  {row['seq']} - {row['title'] or ''}{mark}")
+        return lines
+
+    title = "Parallel Tasks Ready Now" if parallel_only else "Ready Tasks (deps satisfied)"
+    return _per_feature(ns, console, title, found, failed, rows)
+
+
+def _per_feature(
+    ns: argparse.Namespace,
+    console: Console,
+    title: str,
+    found: List[Dict[str, Any]],
+    failed: List[Dict[str, str]],
+    rows: Callable[[Dict[str, Any]], List[str]],
+) -> int:
+    """Print a read command's per-feature result: one feature's document, or
+    ``{"features": [...]}``; in text, a heading, each feature's rows (or ``(none)``) and
+    its unusable files. Exit 2 when anything could not be read."""
     document: Dict[str, Any] = found[0] if ns.feature is not None else {"features": found + failed}
 
     def text() -> str:
-        title = "Parallel Tasks Ready Now" if parallel_only else "Ready Tasks (deps satisfied)"
         lines = [f"=== {title} ==="]
         for item in found:
             lines.append(f"[{item['feature']}]")
-            for row in item["ready"]:
-                mark = (
-                    ""
-                    if parallel_only
-                    else ("  [parallel]" if row["parallel"] else "  [sequential]")
-                )
-                lines.append(f"  {row['seq']} - {row['title'] or ''}{mark}")
-            if not item["ready"]:
-                lines.append("  (none)")
+            lines += rows(item) or ["  (none)"]
             lines += [f"  ! {p['file']}: {p['problem']}" for p in item["problems"]]
         lines += [f"[{f['feature']}] unreadable: {f['error']}" for f in failed]
         return "\n".join(lines)
@@ -232,12 +248,11 @@ def _parallel(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _deps(ns: argparse.Namespace, console: Console) -> int:
-    from .._taskview import find_subtask, graph_of, summary
-    from ..graph import deps_tree, render_deps_tree
+    from .._taskview import deps_of, summary
+    from ..graph import render_deps_tree
 
     stored = _store(ns).load(ns.feature)
-    find_subtask(stored, ns.seq)
-    tree = deps_tree(graph_of(stored), ns.seq)
+    tree = deps_of(stored, ns.seq)
     titles = {r["seq"]: r["title"] for r in summary(stored)["subtasks"] if r["title"]}
     document = {
         "feature": ns.feature,
@@ -281,19 +296,14 @@ def _blocked(ns: argparse.Namespace, console: Console) -> int:
             for b in blocked(graph_of(stored))
         ]
         found.append({"feature": stored.feature, "blocked": rows, "problems": problems(stored)})
-    document: Dict[str, Any] = found[0] if ns.feature is not None else {"features": found + failed}
-
-    def text() -> str:
-        lines = ["=== Blocked Tasks ==="]
-        for item in found:
-            lines.append(f"[{item['feature']}]")
-            lines += [f"  {r['seq']} ({r['reason']})" for r in item["blocked"]] or ["  (none)"]
-            lines += [f"  ! {p['file']}: {p['problem']}" for p in item["problems"]]
-        lines += [f"[{f['feature']}] unreadable: {f['error']}" for f in failed]
-        return "\n".join(lines)
-
-    console.emit(document, text)
-    return 2 if failed or any(item["problems"] for item in found) else 0
+    return _per_feature(
+        ns,
+        console,
+        "Blocked Tasks",
+        found,
+        failed,
+        lambda item: [f"  {r['seq']} ({r['reason']})" for r in item["blocked"]],
+    )
 
 
 def _graph(ns: argparse.Namespace, console: Console) -> int:

@@ -248,13 +248,17 @@ class FileTaskStore:
                 found.setdefault(name, []).append(f"{TASKS_DIR}/{layout}/{name}")
         return {name: tuple(rels) for name, rels in sorted(found.items())}
 
+    def feature_folders(self) -> Dict[str, Tuple[str, ...]]:
+        """:meth:`folders` of the valid feature names only."""
+        return {
+            name: rels
+            for name, rels in self.folders().items()
+            if FEATURE_PATTERN.match(name) and name not in LEGACY_LAYOUTS
+        }
+
     def features(self) -> List[str]:
         """The valid feature names that have a folder, sorted."""
-        return [
-            name
-            for name in self.folders()
-            if FEATURE_PATTERN.match(name) and name not in LEGACY_LAYOUTS
-        ]
+        return list(self.feature_folders())
 
     # -- reading and writing ---------------------------------------------------------------
 
