@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Tuple
+from typing import Any
 
 import pytest
+from clihelp import cli, cli_json
 
-from stageflow.cli import main
 from stageflow.examples import ORDER_MANAGEMENT
 
 SEED = ORDER_MANAGEMENT / "order-management-mvp"
 FEATURE = "order-management-mvp"
-TRACEBACK = "Traceback (most recent call last)"
-
-
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-def cli(root: Path, *argv: str) -> Result:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([*argv, "--root", str(root)], out=out, err=err)
-    result = Result(code, out.getvalue(), err.getvalue())
-    assert TRACEBACK not in result.out + result.err, result
-    return result
-
-
-def cli_json(root: Path, *argv: str) -> Tuple[int, Dict[str, Any]]:
-    result = cli(root, *argv, "--json")
-    document = json.loads(result.out)  # exactly one JSON document
-    assert isinstance(document, dict)
-    return result.code, document
 
 
 @pytest.fixture

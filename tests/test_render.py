@@ -3,25 +3,20 @@ title, cycles, the stage machine, and the ``task graph`` / ``stage graph`` comma
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
+from clihelp import cli, heavy_imports
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import stageflow
 from stageflow import EIGHT_STAGE, MemoryStore, Orchestrator, StageSpec, WorkflowSpec
 from stageflow._fsm import machine_for, position_of
 from stageflow._taskview import graph_of, summary
-from stageflow.cli import main
 from stageflow.examples import ORDER_MANAGEMENT
 from stageflow.graph import GraphError, TaskGraph, TaskNode, UnknownTask
 from stageflow.planner import plan_feature
@@ -441,13 +436,6 @@ def test_rollback_edges_are_the_machines(stage: int, then: Optional[str]) -> Non
 # -- the commands -------------------------------------------------------------------------
 
 
-def cli(root: Path, *argv: str) -> Tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([*argv, "--root", str(root)], out=out, err=err)
-    assert TRACEBACK not in out.getvalue() + err.getvalue()
-    return code, out.getvalue(), err.getvalue()
-
-
 def test_task_graph_command(project: Path) -> None:
     graph, titles = seed_graph(project)
     stored = FileTaskStore(project).load(FEATURE)
@@ -511,29 +499,9 @@ def test_stage_graph_command(project: Path) -> None:
     assert code == 2
 
 
-# Not threading: on Python 3.8, argparse itself imports it (through shutil).
-HEAVY = ("attr", "attrs", "cattrs", "jsonschema", "transitions")
-
-
 def test_stage_graph_imports_nothing_heavy(project: Path) -> None:
     assert cli(project, "stage", "init", FEATURE)[0] == 0
-    source = os.path.dirname(os.path.dirname(os.path.abspath(stageflow.__file__)))
-    script = (
-        "import io, json, sys\n"
-        "from stageflow.cli import main\n"
-        f"code = main(['stage', 'graph', {FEATURE!r}, '--json', '--root', sys.argv[1]],"
-        " out=io.StringIO())\n"
-        f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(project)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": source},
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(done.stdout) == [0, []]
+    assert heavy_imports(project, ["stage", "graph", FEATURE]) == (0, [])
 
 
 def test_the_documented_task_graph_is_what_the_command_prints(project: Path) -> None:

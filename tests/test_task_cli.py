@@ -3,45 +3,22 @@ bad input that changes nothing on disk, and the fast path of the read-only comma
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, NamedTuple, Tuple
+from typing import Any, Dict, List
 
 import pytest
+from clihelp import cli, cli_json, heavy_imports
 
 import stageflow
-from stageflow.cli import main
 from stageflow.examples import ORDER_MANAGEMENT
 
 SEED = ORDER_MANAGEMENT / "order-management-mvp"
 FEATURE = "order-management-mvp"
-TRACEBACK = "Traceback (most recent call last)"
-
-
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-def cli(root: Path, *argv: str) -> Result:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([*argv, "--root", str(root)], out=out, err=err)
-    result = Result(code, out.getvalue(), err.getvalue())
-    assert TRACEBACK not in result.out + result.err, result
-    return result
-
-
-def cli_json(root: Path, *argv: str) -> Tuple[int, Dict[str, Any]]:
-    result = cli(root, *argv, "--json")
-    document = json.loads(result.out)  # exactly one JSON document on stdout
-    assert isinstance(document, dict)
-    return result.code, document
 
 
 @pytest.fixture
@@ -297,26 +274,7 @@ def test_json_output_stays_valid_utf8_with_a_file_name_that_is_not(project: Path
 
 # -- the fast path -------------------------------------------------------------------------
 
-HEAVY = ("attr", "attrs", "cattrs", "jsonschema", "transitions")
-
 
 @pytest.mark.parametrize("command", ["status", "next", "parallel"])
 def test_read_only_task_commands_import_nothing_heavy(project: Path, command: str) -> None:
-    source = os.path.dirname(os.path.dirname(os.path.abspath(stageflow.__file__)))
-    script = (
-        "import io, json, sys\n"
-        "from stageflow.cli import main\n"
-        f"code = main(['task', {command!r}, {FEATURE!r}, '--json', '--root', sys.argv[1]],"
-        " out=io.StringIO())\n"
-        f"print(json.dumps([code, sorted(m for m in {HEAVY!r} if m in sys.modules)]))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": source}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(project)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(done.stdout) == [0, []]
+    assert heavy_imports(project, ["task", command, FEATURE]) == (0, [])
