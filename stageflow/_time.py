@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-__all__ = ["format_timestamp", "parse_timestamp"]
+__all__ = ["SystemClock", "format_timestamp", "parse_timestamp"]
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -25,3 +25,12 @@ def parse_timestamp(text: str) -> datetime:
         whole, fraction = body.split(".", 1)
         body = f"{whole}.{fraction.ljust(6, '0')}"
     return datetime.fromisoformat(body).replace(tzinfo=timezone.utc)
+
+
+class SystemClock:
+    """The real UTC clock (``stageflow.SystemClock``): here, apart from the engine, so that
+    the task tracker can use it without importing the engine."""
+
+    def now(self) -> datetime:
+        """The current UTC time."""
+        return datetime.now(timezone.utc)

@@ -21,6 +21,7 @@ import attrs
 from . import lifecycle
 from ._fileio import fsync_dir
 from ._rundoc import check_before_write
+from ._time import SystemClock
 from .errors import GateFailed, NotFound, Refused, RuleViolation, StateFileError, UsageError
 from .findings import Finding, Verdict
 from .gates import (
@@ -49,14 +50,6 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware."""
         ...
-
-
-class SystemClock:
-    """The real UTC clock."""
-
-    def now(self) -> datetime:
-        """The current UTC time."""
-        return datetime.now(timezone.utc)
 
 
 def default_actor() -> str:

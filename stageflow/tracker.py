@@ -29,14 +29,15 @@ written and the result says the counts were not.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 
 from . import _taskview, tasks
+from ._time import SystemClock
 from .errors import RuleViolation, StateFileError
 from .storage._taskdocs import MISSING
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from datetime import datetime
     from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol, Tuple, Union
 
     from .graph import BlockedTask, DepsTree, TaskGraph
@@ -77,11 +78,6 @@ else:
 __all__ = ["MoveResult", "TaskTracker"]
 
 
-class _UTCClock:
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc)
-
-
 class TaskTracker:
     """Reads and moves the subtasks of features kept in a task store.
 
@@ -101,7 +97,7 @@ class TaskTracker:
 
             store = FileTaskStore(root if root is not None else os.getcwd())
         self.store = store
-        self.clock = clock or _UTCClock()
+        self.clock = clock or SystemClock()
 
     def __repr__(self) -> str:
         return f"TaskTracker({self.store!r})"
