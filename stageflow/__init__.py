@@ -21,10 +21,13 @@ if TYPE_CHECKING:
 __version__ = "0.1.0.dev0"
 
 _EXPORTS: Dict[str, str] = {
+    "Backoff": "executor",
     "Clock": "engine",
     "ConflictError": "errors",
     "EIGHT_STAGE": "workflow",
     "Event": "run",
+    "ExecutionEvent": "executor",
+    "ExecutionReport": "executor",
     "FileStore": "storage.files",
     "FileTaskStore": "storage.taskfiles",
     "Finding": "findings",
@@ -40,6 +43,7 @@ _EXPORTS: Dict[str, str] = {
     "Outcome": "run",
     "Output": "workflow",
     "Override": "run",
+    "PermanentFailure": "executor",
     "Refused": "errors",
     "Registry": "gates",
     "RuleViolation": "errors",
@@ -57,6 +61,9 @@ _EXPORTS: Dict[str, str] = {
     "StoredFile": "storage._taskdocs",
     "StoredRun": "storage._stored",
     "SystemClock": "engine",
+    "TaskContext": "executor",
+    "TaskOutcome": "executor",
+    "TaskResult": "executor",
     "TaskStore": "storage._port",
     "TaskTracker": "tracker",
     "UnknownStage": "errors",
@@ -66,6 +73,8 @@ _EXPORTS: Dict[str, str] = {
     "WorkflowDefinitionError": "errors",
     "WorkflowSpec": "workflow",
     "builtin_workflows": "workflow",
+    "execute": "executor",
+    "execute_async": "executor",
     "open_store": "storage",
     "outputs_exist": "gates",
     "replay": "lifecycle",
@@ -74,10 +83,13 @@ _EXPORTS: Dict[str, str] = {
 }
 
 __all__ = [
+    "Backoff",
     "Clock",
     "ConflictError",
     "EIGHT_STAGE",
     "Event",
+    "ExecutionEvent",
+    "ExecutionReport",
     "FileStore",
     "FileTaskStore",
     "Finding",
@@ -93,6 +105,7 @@ __all__ = [
     "Outcome",
     "Output",
     "Override",
+    "PermanentFailure",
     "Refused",
     "Registry",
     "RuleViolation",
@@ -110,6 +123,9 @@ __all__ = [
     "StoredFile",
     "StoredRun",
     "SystemClock",
+    "TaskContext",
+    "TaskOutcome",
+    "TaskResult",
     "TaskStore",
     "TaskTracker",
     "UnknownStage",
@@ -120,6 +136,8 @@ __all__ = [
     "WorkflowSpec",
     "__version__",
     "builtin_workflows",
+    "execute",
+    "execute_async",
     "open_store",
     "outputs_exist",
     "replay",
@@ -157,6 +175,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         UnknownStage,
         UsageError,
         WorkflowDefinitionError,
+    )
+    from .executor import (
+        Backoff,
+        ExecutionEvent,
+        ExecutionReport,
+        PermanentFailure,
+        TaskContext,
+        TaskOutcome,
+        TaskResult,
+        execute,
+        execute_async,
     )
     from .findings import Finding, Severity, Verdict
     from .gates import GateRegistration, HookRegistration, Registry, StageContext, outputs_exist

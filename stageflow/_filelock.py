@@ -62,3 +62,26 @@ def file_lock(path: str) -> Iterator[None]:
                         fcntl.flock(fd, fcntl.LOCK_UN)
                 finally:
                     os.close(fd)
+
+
+@contextmanager
+def try_file_lock(path: str) -> Iterator[bool]:
+    """Try to hold an exclusive lock on ``path`` for the ``with`` block, without waiting.
+
+    Yields whether the lock was taken. Unlike :func:`file_lock` it is not re-entrant: a
+    second attempt in the same process fails too, since every attempt opens the file
+    anew. The lock dies with its holder's process.
+    """
+    key = os.path.abspath(path)
+    os.makedirs(os.path.dirname(key), exist_ok=True)
+    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        taken = True
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                taken = False
+        yield taken
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock

@@ -23,6 +23,8 @@ Fields written, besides ``status`` (keys the move does not touch keep their valu
 place; new keys are appended):
 
 - ``start``: ``agent_id`` and ``started_at``.
+- ``attempt`` (the executor's dispatch, see :func:`attempt`): as ``start``, or nothing but
+  the count when the same agent retries; both add one to ``attempts``.
 - ``complete``: ``completed_at`` and ``completion_summary``; a forced completion also
   ``forced_completion = {"reason", "at", "unmet_dependencies": [{"seq", "status"}, ...]}``
   (``status`` is ``null`` for a dependency the feature does not have, or one without a
@@ -112,6 +114,8 @@ __all__ = [
     "TaskMove",
     "allowed_moves",
     "allowed_moves_text",
+    "attempt",
+    "attempts_of",
     "block",
     "claimable",
     "complete",
@@ -320,6 +324,52 @@ def start(
     new["agent_id"] = agent_id
     new["started_at"] = at
     return new, TaskMove("start", seq, status, IN_PROGRESS, at, agent=agent_id)
+
+
+def attempt(
+    subtask: Mapping[str, Any], statuses: Mapping[str, Any], agent: str, now: datetime
+) -> Tuple[Dict[str, Any], TaskMove]:
+    """The executor's dispatch of one attempt of a subtask, counted in ``attempts``.
+
+    A pending subtask is started for ``agent`` exactly as :func:`start` does (operation
+    ``"start"``). A subtask already in progress *for the same agent* stays in progress
+    (operation ``"retry"``): the agent tries it again after a failed attempt, or resumes it
+    after the process that ran it died. Either way ``attempts`` -- how many attempts were
+    ever dispatched -- goes up by one, so ``(feature, seq, attempts)`` never repeats: the
+    worker's idempotency key. A subtask in progress for another agent is refused, like any
+    move the transition table does not allow.
+    """
+    status, label, seq = _checked(subtask)
+    if status != IN_PROGRESS:
+        new, move = start(subtask, statuses, agent, now)
+    else:
+        at = _timestamp(now)
+        holder = subtask.get("agent_id")
+        agent_id, problems = _text(
+            agent, "agent id", "task-agent", f"retrying subtask {label} needs an agent id", False
+        )
+        if agent_id is not None and holder != agent_id:
+            problems.append(
+                (
+                    "task-transition",
+                    f"subtask {label} is in progress for {holder!r}, not {agent_id!r}",
+                    "/agent_id",
+                    f"let {holder!r} finish it, or block and unblock it to hand it over",
+                )
+            )
+        _refuse_if("retry", label, seq, status, problems)
+        new = _copy_object(subtask)
+        move = TaskMove("retry", seq, IN_PROGRESS, IN_PROGRESS, at, agent=agent_id)
+    new["attempts"] = attempts_of(subtask) + 1
+    return new, move
+
+
+def attempts_of(subtask: Mapping[str, Any]) -> int:
+    """The subtask's ``attempts`` count: 0 when absent or not a whole number >= 0."""
+    count = subtask.get("attempts")
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        return count
+    return 0
 
 
 def complete(

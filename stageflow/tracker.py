@@ -159,6 +159,16 @@ class TaskTracker:
             lambda doc, subs, now: tasks.start(doc, tasks.status_map(subs), agent, now),
         )
 
+    def attempt(self, feature: str, seq: str, agent: str) -> MoveResult:
+        """Dispatch one attempt of ``seq`` for ``agent`` (see :func:`stageflow.tasks.attempt`):
+        pending -> in_progress, or a retry of a subtask ``agent`` already holds; either way
+        ``attempts`` goes up by one."""
+        return self._move(
+            feature,
+            seq,
+            lambda doc, subs, now: tasks.attempt(doc, tasks.status_map(subs), agent, now),
+        )
+
     def complete(
         self,
         feature: str,

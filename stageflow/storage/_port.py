@@ -60,6 +60,12 @@ class TaskStore(Protocol):
         """Hold the feature's lock (re-entrant in one thread) for a read-modify-write."""
         ...
 
+    def lease(self, feature: str) -> ContextManager[None]:
+        """Hold the feature's execution lease for a whole executor run: exclusive, never
+        waited for (:class:`~stageflow.errors.ConflictError` when held elsewhere), and
+        released when its holder dies."""
+        ...
+
     def features(self) -> List[str]:
         """Every feature with task files, sorted."""
         ...

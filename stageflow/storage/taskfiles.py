@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 
 from .._fileio import write_atomic
 from .._minischema import json_type_phrase
@@ -39,7 +40,7 @@ from .files import _revision
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, ContextManager, Dict, List, Mapping, Optional, Tuple, Union
+    from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 __all__ = [
     "LEGACY_LAYOUTS",
@@ -268,6 +269,23 @@ class FileTaskStore:
         from .._filelock import file_lock  # writers only: keeps threading off the read path
 
         return file_lock(os.path.join(self.locks, feature + ".lock"))
+
+    @contextmanager
+    def lease(self, feature: str) -> Iterator[None]:
+        """Hold the feature's execution lease (``.tmp/locks/executor/{feature}.lock``) for
+        the ``with`` block, or raise :class:`~stageflow.errors.ConflictError` at once when
+        another executor holds it. The lease dies with the process that holds it."""
+        check_task_feature(feature)
+        from .._filelock import try_file_lock
+
+        path = os.path.join(os.path.dirname(self.locks), "executor", feature + ".lock")
+        with try_file_lock(path) as taken:
+            if not taken:
+                raise ConflictError(
+                    f"another executor is running feature {feature!r} (it holds {path})",
+                    path,
+                )
+            yield
 
     def load(self, feature: str) -> StoredFeature:
         """Every task file of ``feature``; ``NotFound`` when it has no folder.

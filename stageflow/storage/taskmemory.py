@@ -33,6 +33,7 @@ class MemoryTaskStore:
     def __init__(self) -> None:
         self._files: Dict[str, Dict[str, Tuple[str, int]]] = {}
         self._locks: Dict[str, threading.RLock] = {}
+        self._leases: Dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._counter = 0
 
@@ -47,6 +48,22 @@ class MemoryTaskStore:
             lock = self._locks.setdefault(feature, threading.RLock())
         with lock:
             yield
+
+    @contextmanager
+    def lease(self, feature: str) -> Iterator[None]:
+        """The feature's execution lease; :class:`~stageflow.errors.ConflictError` at once
+        when another executor holds it (not re-entrant)."""
+        check_task_feature(feature)
+        with self._guard:
+            lease = self._leases.setdefault(feature, threading.Lock())
+        if not lease.acquire(blocking=False):
+            raise ConflictError(
+                f"another executor is running feature {feature!r}", self._location(feature, "")
+            )
+        try:
+            yield
+        finally:
+            lease.release()
 
     def features(self) -> List[str]:
         with self._guard:

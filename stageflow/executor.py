@@ -1,0 +1,580 @@
+"""The Stage 6 executor: run a feature's subtasks with a worker, in parallel, crash-safely.
+
+:func:`execute` runs the subtasks of a feature over any :class:`concurrent.futures.Executor`
+(a thread pool by default; a process pool; Dask distributed's ``Client.get_executor()``),
+and :func:`execute_async` over asyncio with a concurrency limit. Both plan the feature
+with :func:`stageflow.planner.plan_feature` and dispatch by the rules of
+:mod:`stageflow._schedule` (modes ``batches`` and ``eager``).
+
+The worker is called as ``worker(subtask, context)``: ``subtask`` is the subtask's
+document (a dict, as stored, after its dispatch was recorded), ``context`` a
+:class:`TaskContext`. It returns a :class:`TaskResult` or a summary string; any exception
+fails the attempt, and :class:`PermanentFailure` fails it without retries. With a process
+pool or Dask, the worker, the subtask and the result cross process boundaries: they must
+pickle (a module-level function does).
+
+For each subtask:
+
+1. before dispatch, the subtask is moved to ``in_progress`` for the executor's ``agent``
+   and its ``attempts`` count goes up (:meth:`stageflow.TaskTracker.attempt`): the
+   attempt is on disk before the worker sees it;
+2. a successful attempt completes it with the result's summary (cut to 200 characters
+   with a ``…``);
+3. a failed attempt is retried, up to ``retries`` times in the run (default 3, so at most
+   4 attempts), after ``backoff`` (1 s, doubling, at most 60 s by default); a timed-out
+   attempt (``timeout`` seconds from dispatch) counts as failed;
+4. a subtask that fails for good is ``blocked`` with the error as its reason; its
+   dependents are not started and are reported as skipped; with ``fail_fast`` every subtask
+   not yet dispatched is skipped (those running finish).
+
+Crash safety and delivery: the run holds the feature's execution lease
+(:meth:`~stageflow.storage.TaskStore.lease`) so two executors never run one feature. A run
+that dies -- killed, or interrupted -- leaves its dispatched subtasks ``in_progress`` for
+its agent; the next run with the same agent resumes them as new attempts, and never runs a
+completed subtask again. A worker may therefore run more than once for the same subtask
+(**at least once**): if the process dies after the worker finished but before the
+completion was written, the subtask runs again. ``context.idempotency_key`` --
+``(feature, seq, attempt)``, with ``attempt`` counted across runs and never reused --
+lets a worker recognise a repeated delivery. Subtasks in progress for *another* agent, and
+blocked ones, are not touched: they and their dependents are reported as skipped.
+
+Timeouts cannot stop a thread or a pool process: a timed-out attempt is abandoned (its
+result is ignored, and the pool slot stays busy until the worker returns). Workers that
+can stop early should honour ``context.timeout``; :class:`CommandWorker` kills its
+command, and :func:`execute_async` cancels a coroutine worker.
+
+Progress: ``on_event`` receives an :class:`ExecutionEvent` for every step (``run_started``,
+``task_started``, ``task_finished``, ``task_retried``, ``task_failed``, ``task_skipped``,
+``batch_done``, ``run_finished``), on the thread that called :func:`execute` (or the
+event loop's). An exception in it is kept as a warning of the report, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import os
+import time
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Dict,
+    List,
+    Optional,
+    Set,
+    Tuple,
+    Union,
+)
+
+import attrs
+
+from ._execution import (
+    DEFAULT_AGENT,
+    Backoff,
+    EventCallback,
+    ExecutionEvent,
+    ExecutionReport,
+    PermanentFailure,
+    TaskContext,
+    TaskOutcome,
+    TaskResult,
+    Worker,
+    as_result,
+    call_worker,
+    cut_text,
+    error_text,
+)
+from ._schedule import COMPLETED, FAILED, MODES, SKIPPED, Scheduler
+from .errors import ConflictError, NotFound, RuleViolation, StateFileError, UsageError
+from .tasks import BLOCKED, IN_PROGRESS, PENDING, attempts_of
+from .tracker import TaskTracker
+
+__all__ = [
+    "DEFAULT_AGENT",
+    "DEFAULT_BACKOFF",
+    "Backoff",
+    "ExecutionEvent",
+    "ExecutionReport",
+    "PermanentFailure",
+    "TaskContext",
+    "TaskOutcome",
+    "TaskResult",
+    "execute",
+    "execute_async",
+]
+
+
+#: The default retry policy: 1 s, doubling, at most 60 s.
+DEFAULT_BACKOFF = Backoff()
+
+
+class _Run:
+    """The state of one run: the scheduler, the store writes, the events, the outcomes.
+
+    Not thread-safe: the runners call it from one thread at a time.
+    """
+
+    def __init__(
+        self,
+        tracker: TaskTracker,
+        feature: str,
+        *,
+        mode: str,
+        max_width: Optional[int],
+        priority: Optional[str],
+        retries: int,
+        backoff: Backoff,
+        timeout: Optional[float],
+        fail_fast: bool,
+        agent: str,
+    ) -> None:
+        from ._planinput import feature_tasks
+        from .planner import plan_feature
+
+        self.tracker = tracker
+        self.feature = feature
+        self.mode = mode
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.agent = agent
+        self.started = time.monotonic()
+        stored = tracker.load(feature)
+        plan = plan_feature(stored, max_width=max_width, priority=priority)
+        documents = feature_tasks(stored)
+        planned = {seq for batch in plan.batches for seq in batch.seqs}
+        self.scheduler = Scheduler(
+            plan,
+            {seq: documents[seq] for seq in planned},
+            mode=mode,
+            max_width=max_width,
+            fail_fast=fail_fast,
+        )
+        self.already = tuple(seq for seq in documents if seq not in planned)
+        self.tries: Dict[str, int] = {}
+        self.summaries: Dict[str, str] = {}
+        self.errors: Dict[str, str] = {}
+        self.data: Dict[str, Any] = {}
+        self.warnings: List[str] = []
+        self.events: List[ExecutionEvent] = []
+        self.resumed: Set[str] = set()
+        self._emit("run_started")
+        for seq in self.scheduler.order:
+            document = documents[seq]
+            status, holder = document.get("status"), document.get("agent_id")
+            if status == BLOCKED:
+                why = document.get("blocked_reason") or "no reason given"
+                self._skipped(self.scheduler.skip(seq, f"blocked before the run: {why}"))
+            elif status == IN_PROGRESS and holder == agent:
+                self.resumed.add(seq)
+            elif status == IN_PROGRESS:
+                self._skipped(self.scheduler.skip(seq, f"in progress for {holder!r}"))
+            elif status != PENDING:
+                self._skipped(self.scheduler.skip(seq, f"its status is {status!r}"))
+
+    # -- events --------------------------------------------------------------------------
+
+    def _emit(self, kind: str, seq: Optional[str] = None, **fields: Any) -> None:
+        batch = fields.pop("batch", None)
+        if seq is not None:
+            batch = self.scheduler.batch_of.get(seq)
+        total = len(self.scheduler.order)
+        self.events.append(
+            ExecutionEvent(kind, self.feature, seq, batch, done=self._done(), total=total, **fields)
+        )
+
+    def _skipped(self, skipped: List[Tuple[str, str]]) -> None:
+        for seq, reason in skipped:
+            self._emit("task_skipped", seq, reason=reason)
+        self._batches()
+
+    def _batches(self) -> None:
+        for number in self.scheduler.batches_done():
+            self._emit("batch_done", batch=number)
+
+    def _done(self) -> int:
+        return sum(1 for s in self.scheduler.state.values() if s in _SETTLED)
+
+    def deliver(self, on_event: Optional[EventCallback]) -> None:
+        """Hand the events gathered so far to ``on_event``."""
+        events, self.events = self.events, []
+        if on_event is None:
+            return
+        for event in events:
+            try:
+                on_event(event)
+            except Exception as exc:  # a progress display must not stop the run
+                self.warnings.append(f"the event callback raised {error_text(exc)}")
+
+    # -- steps ---------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.scheduler.finished
+
+    def next_due(self) -> Optional[float]:
+        return self.scheduler.next_due()
+
+    def dispatch(self, free: int, now: float) -> List[Tuple[str, Dict[str, Any], TaskContext]]:
+        """Record the next attempts in the store; return them for the runner to start."""
+        started = []
+        for seq in self.scheduler.dispatch(free, now):
+            try:
+                moved = self.tracker.attempt(self.feature, seq, self.agent)
+            except (RuleViolation, StateFileError, ConflictError, NotFound) as exc:
+                # changed by someone else since the plan was made: leave it to them
+                self._skipped(self.scheduler.skip(seq, f"could not be dispatched: {exc}"))
+                continue
+            self.warnings.extend(moved.warnings)
+            self.tries[seq] = self.tries.get(seq, 0) + 1
+            context = TaskContext(
+                self.feature, seq, attempts_of(moved.subtask), self.agent, self.timeout
+            )
+            resumed = seq in self.resumed and self.tries[seq] == 1
+            self._emit("task_started", seq, attempt=context.attempt, resumed=resumed)
+            started.append((seq, moved.subtask, context))
+        return started
+
+    def succeeded(self, seq: str, result: TaskResult, elapsed: float) -> None:
+        """Complete ``seq`` with the result's summary."""
+        summary = cut_text(result.summary)
+        try:
+            moved = self.tracker.complete(self.feature, seq, summary)
+        except (RuleViolation, StateFileError, ConflictError, NotFound) as exc:
+            self._give_up(seq, f"its completion was refused: {exc}", write=False)
+            return
+        self.warnings.extend(moved.warnings)
+        self.summaries[seq] = summary
+        self.data[seq] = result.data
+        self.scheduler.succeeded(seq)
+        self._emit("task_finished", seq, summary=summary, elapsed=elapsed)
+        self._batches()
+
+    def attempt_failed(self, seq: str, error: str, permanent: bool, now: float) -> None:
+        """An attempt of ``seq`` failed: retry it later, or give up on it."""
+        self.errors[seq] = error
+        tries = self.tries.get(seq, 1)
+        if permanent or tries > self.retries:
+            self._give_up(seq, error)
+            return
+        delay = self.backoff.delay(tries)
+        self.scheduler.attempt_failed(seq, now + delay)
+        self._emit("task_retried", seq, error=error, delay=delay, attempt=tries)
+
+    def _give_up(self, seq: str, error: str, write: bool = True) -> None:
+        self.errors[seq] = error
+        if write:
+            tries = self.tries.get(seq, 1)
+            what = "attempt" if tries == 1 else "attempts"
+            reason = cut_text(f"failed after {tries} {what}: {error}")
+            try:
+                moved = self.tracker.block(self.feature, seq, reason)
+                self.warnings.extend(moved.warnings)
+            except (RuleViolation, StateFileError, ConflictError, NotFound) as exc:
+                self.warnings.append(f"subtask {seq} failed but could not be blocked: {exc}")
+        skipped = self.scheduler.failed(seq, error)
+        self._emit("task_failed", seq, error=error)
+        self._skipped(skipped)
+
+    def finish(self) -> ExecutionReport:
+        scheduler = self.scheduler
+        outcomes = tuple(
+            TaskOutcome(
+                seq,
+                scheduler.state[seq],
+                scheduler.batch_of[seq],
+                self.tries.get(seq, 0),
+                self.summaries.get(seq),
+                self.errors.get(seq),
+                scheduler.reasons.get(seq) if scheduler.state[seq] == SKIPPED else None,
+                self.data.get(seq),
+            )
+            for seq in scheduler.order
+        )
+        self._emit("run_finished")
+        return ExecutionReport(
+            self.feature,
+            self.mode,
+            self.agent,
+            scheduler.batches,
+            outcomes,
+            self.already,
+            time.monotonic() - self.started,
+            tuple(self.warnings),
+        )
+
+
+_SETTLED = frozenset((COMPLETED, FAILED, SKIPPED))
+
+
+def _tracker(target: Union[TaskTracker, str, os.PathLike[str]]) -> TaskTracker:
+    if isinstance(target, TaskTracker):
+        return target
+    if isinstance(target, (str, os.PathLike)):
+        return TaskTracker(root=target)
+    raise UsageError(f"expected a TaskTracker or a project root, not {type(target).__name__}")
+
+
+def _check(
+    worker: object,
+    mode: object,
+    retries: object,
+    timeout: object,
+    concurrency: object,
+    backoff: object,
+    agent: object,
+) -> Backoff:
+    if not callable(worker):
+        raise UsageError(f"the worker must be callable, not {type(worker).__name__}")
+    if mode not in MODES:
+        raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise UsageError(f"retries must be an integer >= 0, not {retries!r}")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+    if concurrency is not None and (
+        isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+    ):
+        raise UsageError(f"concurrency must be an integer >= 1, not {concurrency!r}")
+    if not isinstance(agent, str) or not agent.strip():
+        raise UsageError(f"agent must be a non-blank string, not {agent!r}")
+    if isinstance(backoff, Backoff):
+        return backoff
+    if isinstance(backoff, (int, float)) and not isinstance(backoff, bool) and backoff >= 0:
+        return Backoff(float(backoff))
+    raise UsageError(f"backoff must be a Backoff or a number of seconds >= 0, not {backoff!r}")
+
+
+def _is_async(worker: object) -> bool:
+    return inspect.iscoroutinefunction(worker) or inspect.iscoroutinefunction(
+        getattr(worker, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+def execute(
+    tracker: Union[TaskTracker, str, os.PathLike[str]],
+    feature: str,
+    worker: Worker,
+    *,
+    executor: Optional[concurrent.futures.Executor] = None,
+    concurrency: Optional[int] = None,
+    mode: str = "batches",
+    max_width: Optional[int] = None,
+    priority: Optional[str] = None,
+    retries: int = 3,
+    backoff: Union[Backoff, float] = DEFAULT_BACKOFF,
+    timeout: Optional[float] = None,
+    fail_fast: bool = False,
+    agent: str = DEFAULT_AGENT,
+    on_event: Optional[EventCallback] = None,
+) -> ExecutionReport:
+    """Run the subtasks of ``feature`` with ``worker``; return the :class:`ExecutionReport`.
+
+    ``tracker`` is a :class:`~stageflow.TaskTracker` or a project root. ``executor`` is any
+    :class:`concurrent.futures.Executor` (it is not shut down); without one, a thread pool of
+    ``concurrency`` threads is made for the run. At most ``concurrency`` attempts run at
+    once (default: the executor's ``max_workers`` when it has one, else no limit besides
+    the plan's). ``backoff`` may be a number: the first wait, doubling. The rest is
+    described in the module docstring. Raises :class:`~stageflow.errors.ConflictError` when
+    another executor runs the feature, and what planning raises
+    (:class:`~stageflow.planner.PlanError`, a cycle) before anything is dispatched.
+    """
+    policy = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    if _is_async(worker):
+        raise UsageError("the worker is a coroutine function: run it with execute_async")
+    target = _tracker(tracker)
+    limit = concurrency or getattr(executor, "_max_workers", None)
+    with target.store.lease(feature):
+        run = _Run(
+            target,
+            feature,
+            mode=mode,
+            max_width=max_width,
+            priority=priority,
+            retries=retries,
+            backoff=policy,
+            timeout=timeout,
+            fail_fast=fail_fast,
+            agent=agent,
+        )
+        run.deliver(on_event)
+        pool = executor
+        if pool is None:
+            pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=limit, thread_name_prefix="stageflow-executor"
+            )
+        try:
+            _run_pool(run, pool, worker, limit, on_event)
+        finally:
+            if executor is None:
+                pool.shutdown(wait=False)
+        report = run.finish()
+        run.deliver(on_event)
+        return attrs.evolve(report, warnings=tuple(run.warnings))
+
+
+def _run_pool(
+    run: _Run,
+    pool: concurrent.futures.Executor,
+    worker: Worker,
+    limit: Optional[int],
+    on_event: Optional[EventCallback],
+) -> None:
+    # future -> (seq, dispatched at, deadline)
+    running: Dict[concurrent.futures.Future[TaskResult], Tuple[str, float, Optional[float]]] = {}
+    try:
+        while True:
+            now = time.monotonic()
+            free = limit - len(running) if limit else len(run.scheduler.order)
+            for seq, subtask, context in run.dispatch(free, now):
+                future = pool.submit(call_worker, worker, subtask, context)
+                deadline = now + run.timeout if run.timeout is not None else None
+                running[future] = (seq, now, deadline)
+            run.deliver(on_event)
+            if not running:
+                due = run.next_due()
+                if run.finished or due is None:
+                    return
+                time.sleep(max(0.0, due - now))
+                continue
+            wakeups = [d for _, _, d in running.values() if d is not None]
+            due = run.next_due()
+            if due is not None:
+                wakeups.append(due)
+            wait = max(0.0, min(wakeups) - now) if wakeups else None
+            done, _ = concurrent.futures.wait(
+                running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            now = time.monotonic()
+            for future in done:
+                seq, began, _ = running.pop(future)
+                _settle(run, seq, future, now, began)
+            for future, (seq, _began, deadline) in list(running.items()):
+                if deadline is not None and deadline <= now:
+                    future.cancel()  # abandoned: a running thread or process cannot be stopped
+                    del running[future]
+                    run.attempt_failed(seq, f"timed out after {run.timeout:g} s", False, now)
+            run.deliver(on_event)
+    except BaseException:
+        for future in running:
+            future.cancel()
+        raise
+
+
+def _settle(
+    run: _Run, seq: str, future: concurrent.futures.Future[TaskResult], now: float, began: float
+) -> None:
+    try:
+        result = future.result()
+    except concurrent.futures.CancelledError:
+        run.attempt_failed(seq, "the executor cancelled the attempt", False, now)
+    except PermanentFailure as exc:
+        run.attempt_failed(seq, error_text(exc), True, now)
+    except Exception as exc:
+        run.attempt_failed(seq, error_text(exc), False, now)
+    else:
+        run.succeeded(seq, result, now - began)
+
+
+async def execute_async(
+    tracker: Union[TaskTracker, str, os.PathLike[str]],
+    feature: str,
+    worker: Callable[[Dict[str, Any], TaskContext], Union[Awaitable[Any], Any]],
+    *,
+    concurrency: int = 4,
+    mode: str = "batches",
+    max_width: Optional[int] = None,
+    priority: Optional[str] = None,
+    retries: int = 3,
+    backoff: Union[Backoff, float] = DEFAULT_BACKOFF,
+    timeout: Optional[float] = None,
+    fail_fast: bool = False,
+    agent: str = DEFAULT_AGENT,
+    on_event: Optional[EventCallback] = None,
+) -> ExecutionReport:
+    """:func:`execute` on asyncio: at most ``concurrency`` attempts at once.
+
+    A coroutine worker is awaited on the event loop (and cancelled at its timeout); a plain
+    callable runs in the loop's default thread pool. Store writes run in that pool too, so
+    the loop is never blocked; events are delivered on the loop's thread.
+    """
+    policy = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    target = _tracker(tracker)
+    loop = asyncio.get_running_loop()
+
+    async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
+        return await loop.run_in_executor(None, function, *args)
+
+    with target.store.lease(feature):
+        run: _Run = await off_loop(
+            lambda: _Run(
+                target,
+                feature,
+                mode=mode,
+                max_width=max_width,
+                priority=priority,
+                retries=retries,
+                backoff=policy,
+                timeout=timeout,
+                fail_fast=fail_fast,
+                agent=agent,
+            )
+        )
+        run.deliver(on_event)
+        is_async = _is_async(worker)
+
+        async def attempt(subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
+            if is_async:
+                call = worker(subtask, context)
+            else:
+                call = off_loop(call_worker, worker, subtask, context)
+            value = await asyncio.wait_for(call, timeout)
+            return as_result(value)
+
+        running: Dict[asyncio.Future[TaskResult], Tuple[str, float]] = {}
+        try:
+            while True:
+                now = time.monotonic()
+                for seq, subtask, context in await off_loop(
+                    run.dispatch, concurrency - len(running), now
+                ):
+                    running[asyncio.ensure_future(attempt(subtask, context))] = (seq, now)
+                run.deliver(on_event)
+                due = run.next_due()
+                if not running:
+                    if run.finished or due is None:
+                        break
+                    await asyncio.sleep(max(0.0, due - now))
+                    continue
+                wait = None if due is None else max(0.0, due - now)
+                done, _ = await asyncio.wait(
+                    running, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                now = time.monotonic()
+                for task in done:
+                    seq, began = running.pop(task)
+                    await off_loop(_settle_task, run, seq, task, now, began)
+                run.deliver(on_event)
+        except BaseException:
+            for task in running:
+                task.cancel()
+            raise
+        report = run.finish()
+        run.deliver(on_event)
+        return attrs.evolve(report, warnings=tuple(run.warnings))
+
+
+def _settle_task(
+    run: _Run, seq: str, task: asyncio.Future[TaskResult], now: float, began: float
+) -> None:
+    error = task.exception()
+    if error is None:
+        run.succeeded(seq, task.result(), now - began)
+    elif isinstance(error, asyncio.TimeoutError):
+        run.attempt_failed(seq, f"timed out after {run.timeout:g} s", False, now)
+    else:
+        run.attempt_failed(seq, error_text(error), isinstance(error, PermanentFailure), now)
