@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0.dev0"
 
 _EXPORTS: Dict[str, str] = {
+    "AttemptFailed": "executor",
     "Backoff": "executor",
     "Clock": "engine",
     "ConflictError": "errors",
@@ -83,6 +84,7 @@ _EXPORTS: Dict[str, str] = {
 }
 
 __all__ = [
+    "AttemptFailed",
     "Backoff",
     "Clock",
     "ConflictError",
@@ -177,6 +179,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         WorkflowDefinitionError,
     )
     from .executor import (
+        AttemptFailed,
         Backoff,
         ExecutionEvent,
         ExecutionReport,

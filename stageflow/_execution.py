@@ -12,6 +12,7 @@ from .tasks import MAX_TEXT
 
 __all__ = [
     "DEFAULT_AGENT",
+    "AttemptFailed",
     "Backoff",
     "EventCallback",
     "ExecutionEvent",
@@ -66,7 +67,12 @@ class TaskResult:
     data: Any = None
 
 
-class PermanentFailure(Exception):
+class AttemptFailed(Exception):
+    """Raised by a worker to fail an attempt with a message that says it all (no
+    exception type is prepended to it in events, reports and the subtask's reason)."""
+
+
+class PermanentFailure(AttemptFailed):
     """Raised by a worker to fail its subtask at once, without retries."""
 
 
@@ -234,7 +240,11 @@ def cut_text(text: str, limit: int = MAX_TEXT) -> str:
 
 
 def error_text(exc: BaseException) -> str:
+    """The error of a failed attempt: ``Type: message``, or the message of an
+    :class:`AttemptFailed`."""
     message = str(exc).strip()
+    if isinstance(exc, AttemptFailed) and message:
+        return message
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

@@ -94,6 +94,7 @@ class Scheduler:
         self._unsettled = [len(batch) for batch in self.batches]
         self._barrier = 0  # index of the batch that batches mode runs now
         self._batches_done: List[int] = []
+        self._next_done = 0  # index of the first batch not yet reported done
 
     # -- reading -------------------------------------------------------------------------
 
@@ -115,7 +116,8 @@ class Scheduler:
         return [seq for seq in self.order if self.state[seq] == outcome]
 
     def batches_done(self) -> List[int]:
-        """The batch numbers settled since the last call, in the order they settled."""
+        """The batches done since the last call, in order: batch *k* is done once it and
+        every batch before it is settled."""
         done, self._batches_done = self._batches_done, []
         return done
 
@@ -231,10 +233,10 @@ class Scheduler:
         self._active.discard(seq)
         if reason is not None:
             self.reasons[seq] = reason
-        number = self.batch_of[seq]
-        self._unsettled[number - 1] -= 1
-        if not self._unsettled[number - 1]:
-            self._batches_done.append(number)
+        self._unsettled[self.batch_of[seq] - 1] -= 1
+        while self._next_done < len(self.batches) and not self._unsettled[self._next_done]:
+            self._next_done += 1
+            self._batches_done.append(self._next_done)
 
 
 def _by_due(item: Tuple[str, float]) -> float:

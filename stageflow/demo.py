@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._fileio import write_atomic
 from .engine import Orchestrator
 from .errors import GateFailed, UsageError
 from .examples import ORDER_MANAGEMENT
+from .executor import ExecutionEvent, ExecutionReport, TaskContext
 from .gates import Registry, StageContext
 from .run import RunState
 from .workflow import EIGHT_STAGE, WorkflowSpec
@@ -115,9 +116,7 @@ def write_outputs(
         for cid, contract in contracts.items():
             written.append(_write(root, f"{base}/{cid}/contract.json", contract))
     elif stage == "execution":
-        written.extend(_execute(root, feature))
-        summary = "# Batches\n\nEvery subtask completed; deliverables written.\n"
-        written.append(_write(root, _where(workflow, "execution-summary", feature), summary))
+        written.extend(_execute(root, feature, workflow)[0])
     elif stage == "integration":
         report = "# Validation report\n\nStatus: passed\n\nIntegration tests: 4 of 4 passed.\n"
         written.append(_write(root, _where(workflow, "validation-report", feature), report))
@@ -129,35 +128,50 @@ def write_outputs(
     return written
 
 
-def _execute(root: Path, feature: str) -> List[str]:
-    """Run every subtask of ``feature`` through the task lifecycle with a simulated agent.
+class _SimulatedAgent:
+    """The demo's worker: writes a stub of each deliverable that is a relative path inside
+    ``root`` (a folder for one ending in ``/``), and reports what it wrote."""
 
-    A stand-in for the Stage 6 executor: the agent claims the next ready subtask, writes a
-    stub of each deliverable that is a relative path inside ``root``, and completes it,
-    until nothing is left to claim. Returns the subtask files written.
-    """
-    from .errors import NotFound, RuleViolation
-    from .tracker import TaskTracker
+    def __init__(self, root: Path) -> None:
+        self.root = root
 
-    tracker = TaskTracker(root=root)
-    written: List[str] = []
-    while True:
-        try:
-            claimed = tracker.claim(feature, "demo-agent")
-        except (RuleViolation, NotFound):  # all completed, stuck, or no task files at all
-            return written
-        for entry in claimed.subtask.get("deliverables") or ():
+    def __call__(self, subtask: Dict[str, Any], context: TaskContext) -> str:
+        made = 0
+        for entry in subtask.get("deliverables") or ():
             if not isinstance(entry, str) or os.path.isabs(entry) or ".." in entry.split("/"):
                 continue
-            target = root / entry
+            target = self.root / entry
             if entry.endswith("/"):
                 target.mkdir(parents=True, exist_ok=True)
             elif not target.exists():
-                _write(root, entry, f"sample deliverable of subtask {claimed.seq}: {entry}\n")
-        done = tracker.complete(
-            feature, claimed.seq, "Done by the stageflow demo's simulated agent"
-        )
-        written.append(done.location)
+                _write(self.root, entry, f"sample deliverable of subtask {context.seq}: {entry}\n")
+            made += 1
+        return f"simulated agent wrote {made} deliverable{'' if made == 1 else 's'}"
+
+
+def _execute(
+    root: Path,
+    feature: str,
+    workflow: WorkflowSpec = EIGHT_STAGE,
+    on_event: Optional[Callable[[ExecutionEvent], None]] = None,
+) -> Tuple[List[str], ExecutionReport]:
+    """Run Stage 6 of ``feature`` with the executor and the simulated agent.
+
+    Writes the batch completion summary where ``workflow`` puts it; returns the files
+    written (the summary, then each subtask file) and the report.
+    """
+    from .executor import execute
+    from .tracker import TaskTracker
+
+    tracker = TaskTracker(root=root)
+    report = execute(
+        tracker, feature, _SimulatedAgent(root), concurrency=4, backoff=0, on_event=on_event
+    )
+    written = [_write(root, _where(workflow, "execution-summary", feature), report.to_markdown())]
+    for file in tracker.load(feature).subtasks:
+        if file.seq in report.completed:
+            written.append(file.location)
+    return written, report
 
 
 def run_demo(
@@ -245,19 +259,46 @@ def run_demo(
             if finding.is_error:
                 say(f"    {finding.code}: {finding.message}")
 
-    for stage in ("contracts", "execution"):
-        run = produce_and_complete(stage)
+    run = produce_and_complete("contracts")
 
+    def execute_stage(action: str) -> RunState:
+        from .progress import ProgressLines
+
+        report = _execute(root, feature, on_event=ProgressLines(lambda line: say(f"    {line}")))[1]
+        executions.append(report.to_dict())
+        done = flow.complete(feature, "execution")
+        step(
+            action,
+            done,
+            f"{len(report.completed)} run, {len(report.already_completed)} completed before; "
+            f"now at {done.current_stage}",
+            executed=list(report.completed),
+        )
+        return done
+
+    from .tracker import TaskTracker
+
+    tracker = TaskTracker(root=root)
+    plan = tracker.plan(feature)
+    say(f"- batch plan of {feature} ({len(plan.batches)} batches):")
+    for batch in plan.batches:
+        say(f"    Batch {batch.number}: [{', '.join(batch.seqs)}]")
+    executions: List[Dict[str, Any]] = []
+    run = execute_stage("execute the subtasks and complete execution")
+
+    missed = plan.batches[-2].seqs[0]
     run = flow.rollback(feature, "execution", reason="integration found a missed subtask")
+    tracker.reopen(feature, missed, "integration found it incomplete")
     archived = run.history[-1].archived
     step(
         "rollback to execution",
         run,
-        f"outputs archived: {', '.join(archived)}",
+        f"outputs archived: {', '.join(archived)}; subtask {missed} reopened",
         archived=list(archived),
     )
+    run = execute_stage("execute again (only the reopened subtask runs)")
 
-    for stage in ("execution", "integration", "release"):
+    for stage in ("integration", "release"):
         run = produce_and_complete(stage)
 
     say("")
@@ -266,7 +307,21 @@ def run_demo(
 
     view = status_view(run_to_document(run))
     say(status_text(view))
-    return {"root": str(root), "feature": feature, "steps": steps, "status": view}
+    counts = tracker.summary(feature)
+    say(
+        f"Summary: {view['progress']['completed']} of {view['progress']['total']} stages "
+        "completed; "
+        f"{counts['counts']['completed']} of {counts['subtask_count']} subtasks completed "
+        f"in {len(plan.batches)} batches; the files are in {root}"
+    )
+    return {
+        "root": str(root),
+        "feature": feature,
+        "plan": plan.to_dict()["batches"],
+        "executions": executions,
+        "steps": steps,
+        "status": view,
+    }
 
 
 def default_folder() -> str:

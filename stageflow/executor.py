@@ -72,6 +72,7 @@ import attrs
 
 from ._execution import (
     DEFAULT_AGENT,
+    AttemptFailed,
     Backoff,
     EventCallback,
     ExecutionEvent,
@@ -94,6 +95,7 @@ from .tracker import TaskTracker
 __all__ = [
     "DEFAULT_AGENT",
     "DEFAULT_BACKOFF",
+    "AttemptFailed",
     "Backoff",
     "ExecutionEvent",
     "ExecutionReport",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import StageflowError
+from . import _taskrun
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
@@ -548,6 +549,11 @@ COMMANDS: Dict[str, Command] = {
         _validate,
         "every problem of the task files (exit 1 on any error)",
         _add_optional_feature,
+    ),
+    "run": (
+        _taskrun.run,
+        "execute the subtasks, batch by batch, with a command per subtask",
+        _taskrun.add_arguments,
     ),
     "start": (_start, "pending -> in_progress for an agent", _add_start),
     "claim": (_claim, "atomically start the next ready subtask for an agent", _add_claim),

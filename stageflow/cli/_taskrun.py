@@ -1,0 +1,149 @@
+"""``stageflow task run``: execute a feature's subtasks with a command per subtask.
+
+The command runs through :class:`stageflow.workers.CommandWorker` on a thread pool of
+``--workers`` threads, by the rules of :func:`stageflow.executor.execute`. Progress goes
+to standard output: one line redrawn in place when it is a terminal, plain lines
+otherwise, nothing with ``--json`` (which prints the report at the end). The batch summary
+is written to ``.tmp/execution/{feature}/summary.md`` (the Parallel Execution stage's
+output), or to ``--summary PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from ..executor import ExecutionReport
+    from . import Console
+
+SUMMARY_PATH = ".tmp/execution/{feature}/summary.md"
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, not {text!r}")
+    return value
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``task run``."""
+    p.add_argument("feature", metavar="FEATURE")
+    p.add_argument(
+        "--command",
+        required=True,
+        metavar="CMD",
+        help="the command run for each subtask (split like a shell line, run without one); "
+        "it reads the subtask's JSON on stdin, exit 0 completes it",
+    )
+    p.add_argument("--mode", choices=("batches", "eager"), default="batches")
+    p.add_argument("--workers", type=_workers, default=4, metavar="N", help="default: 4")
+    p.add_argument("--max-width", type=_workers, metavar="N", help="at most N at once")
+    p.add_argument("--priority", metavar="rice|wsjf|FIELD", help="order inside a generation")
+    p.add_argument("--retries", type=_count, default=3, metavar="N", help="default: 3")
+    p.add_argument(
+        "--backoff", type=_seconds, default=1.0, metavar="S", help="first wait, doubling"
+    )
+    p.add_argument("--timeout", type=_seconds, metavar="S", help="per attempt")
+    p.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    p.add_argument("--agent", metavar="ID", help="default: stageflow-executor")
+    p.add_argument("--summary", metavar="PATH", help=f"default: {SUMMARY_PATH}")
+    p.add_argument("--no-summary", action="store_true", help="write no summary file")
+
+
+def run(ns: argparse.Namespace, console: Console) -> int:
+    """Handle ``stageflow task run``: 0 when every subtask is completed, else 1."""
+    import os
+    import shlex
+
+    from .._fileio import write_atomic
+    from ..errors import UsageError
+    from ..executor import DEFAULT_AGENT, Backoff, execute
+    from ..progress import Progress
+    from ..storage.taskfiles import check_task_feature
+    from ..tracker import TaskTracker
+    from ..workers import CommandWorker
+    from ._task import _store
+
+    check_task_feature(ns.feature)
+    if ns.timeout is not None and ns.timeout <= 0:
+        raise UsageError(f"--timeout must be a number of seconds > 0, not {ns.timeout:g}")
+    try:
+        argv = shlex.split(ns.command)
+    except ValueError as exc:
+        raise UsageError(f"--command cannot be split: {exc}") from None
+    if not argv:
+        raise UsageError("--command is empty")
+    worker = CommandWorker(argv, cwd=str(ns.root))
+    progress = None if console.as_json else Progress(console.out)
+    report = execute(
+        TaskTracker(_store(ns)),
+        ns.feature,
+        worker,
+        concurrency=ns.workers,
+        mode=ns.mode,
+        max_width=ns.max_width,
+        priority=ns.priority,
+        retries=ns.retries,
+        backoff=Backoff(ns.backoff),
+        timeout=ns.timeout,
+        fail_fast=ns.fail_fast,
+        agent=ns.agent or DEFAULT_AGENT,
+        on_event=progress,
+    )
+    if progress is not None:
+        progress.close()
+    written = None
+    if not ns.no_summary:
+        written = ns.summary or SUMMARY_PATH.format(feature=ns.feature)
+        target = written if os.path.isabs(written) else os.path.join(str(ns.root), written)
+        write_atomic(target, report.to_markdown().encode("utf-8"))
+    document = {**report.to_dict(), "summary_file": written}
+    console.emit(document, lambda: result_text(report, written))
+    return 0 if report.ok else 1
+
+
+def result_text(report: ExecutionReport, summary_file: Optional[str]) -> str:
+    """The closing lines of a run."""
+    planned = len(report.outcomes)
+    lines = [
+        f"Completed {len(report.completed)} of {planned} planned subtasks of "
+        f"{report.feature} in {report.elapsed:.1f} s ({report.mode} mode): "
+        f"{len(report.failed)} failed, {len(report.skipped)} skipped, "
+        f"{len(report.already_completed)} completed before."
+    ]
+    for outcome in report.outcomes:
+        if outcome.outcome == "failed":
+            lines.append(f"  ✗ {outcome.seq} failed: {outcome.error}")
+        elif outcome.outcome == "skipped":
+            lines.append(f"  - {outcome.seq} skipped: {outcome.reason}")
+    lines += [f"  warning: {warning}" for warning in report.warnings]
+    if summary_file:
+        lines.append(f"Summary: {summary_file}")
+    return "\n".join(lines)

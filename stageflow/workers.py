@@ -1,0 +1,99 @@
+"""Ready-made workers for :mod:`stageflow.executor`.
+
+:class:`CommandWorker` runs one command per subtask: what ``stageflow task run --command``
+uses to hand each subtask to an agent's CLI, a script or a build tool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+
+import attrs
+
+from ._execution import AttemptFailed, PermanentFailure, TaskContext, TaskResult
+
+__all__ = ["CommandWorker"]
+
+_TAIL = 400  # characters of standard error kept in a failure's message
+
+
+def _argv(value: Sequence[str]) -> Tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError("argv must be a sequence of arguments, not one string (use shlex.split)")
+    argv = tuple(value)
+    if not argv or not all(isinstance(arg, str) for arg in argv):
+        raise TypeError(f"argv must be a non-empty sequence of strings, not {value!r}")
+    return argv
+
+
+@attrs.frozen
+class CommandWorker:
+    """Run ``argv`` (no shell) once per attempt, in ``cwd``.
+
+    The command reads the subtask's JSON document on standard input; its environment adds
+    ``STAGEFLOW_FEATURE``, ``STAGEFLOW_SEQ``, ``STAGEFLOW_ATTEMPT``, ``STAGEFLOW_AGENT`` and
+    ``STAGEFLOW_IDEMPOTENCY_KEY`` (``feature/seq/attempt``) to the caller's, plus ``env``.
+    Exit status 0 completes the subtask, with the last non-blank line of standard output
+    as its summary (or ``"<command> exited 0"``). Any other status fails the attempt (to be
+    retried), naming the status and the end of standard error; a command that cannot be
+    started fails the subtask at once (:class:`~stageflow.executor.PermanentFailure`). At
+    the attempt's timeout the command and every process it started are killed.
+    """
+
+    argv: Tuple[str, ...] = attrs.field(converter=_argv)
+    cwd: Optional[str] = None
+    env: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
+
+    def __call__(self, subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
+        env = dict(os.environ)
+        env.update(self.env)
+        env.update(
+            STAGEFLOW_FEATURE=context.feature,
+            STAGEFLOW_SEQ=context.seq,
+            STAGEFLOW_ATTEMPT=str(context.attempt),
+            STAGEFLOW_AGENT=context.agent,
+            STAGEFLOW_IDEMPOTENCY_KEY="/".join(map(str, context.idempotency_key)),
+        )
+        payload = json.dumps(subtask, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        try:
+            process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.cwd,
+                env=env,
+                start_new_session=True,  # its own process group: a timeout kills it all
+            )
+        except OSError as exc:
+            raise PermanentFailure(f"cannot run {self.argv[0]!r}: {exc.strerror or exc}") from None
+        try:
+            out, err = process.communicate(payload, timeout=context.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(process)
+            process.communicate()
+            raise AttemptFailed(
+                f"{self.argv[0]} ran longer than {context.timeout:g} s and was killed"
+            ) from None
+        except BaseException:
+            _kill_group(process)
+            process.wait()
+            raise
+        if process.returncode != 0:
+            tail = err.decode("utf-8", "replace").strip()[-_TAIL:]
+            status = process.returncode
+            what = f"killed by signal {-status}" if status < 0 else f"exited {status}"
+            raise AttemptFailed(f"{self.argv[0]} {what}" + (f": {tail}" if tail else ""))
+        lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines()]
+        summary = next((line for line in reversed(lines) if line), f"{self.argv[0]} exited 0")
+        return TaskResult(summary)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # it is gone already
+        os.killpg(process.pid, signal.SIGKILL)
