@@ -35,3 +35,32 @@ def test_demo_completes_every_stage_with_a_refusal_an_override_and_a_rollback(
     assert_replays(run)
     assert any("artifact-missing" in line for line in lines)
     assert run.stage("contracts").override is None
+
+
+def test_the_demo_plans_and_executes_stage_6_with_progress(tmp_path: Path) -> None:
+    lines: list[str] = []
+    summary = run_demo(tmp_path / "demo", say=lines.append)
+
+    assert summary["plan"] == [
+        ["01"],
+        ["02"],
+        ["03", "04", "05", "06", "10"],
+        ["07"],
+        ["08"],
+        ["09"],
+        ["12"],
+        ["11"],
+    ]
+    first, second = summary["executions"]
+    assert first["ok"] and len(first["completed"]) == 12 and first["already_completed"] == []
+    # after the rollback only the reopened subtask runs again, as its second attempt
+    assert second["completed"] == ["12"] and len(second["already_completed"]) == 11
+    assert "    → 12 started (attempt 2)" in lines
+    assert "    Batch 8 done (12/12)" in lines
+    assert lines[-1].startswith("Summary: 8 of 8 stages completed; 12 of 12 subtasks completed")
+
+    root = tmp_path / "demo"
+    report = (root / ".tmp/execution" / DEMO_FEATURE / "summary.md").read_text("utf-8")
+    assert report.startswith(f"# Execution of {DEMO_FEATURE}")
+    for entry in ("src/orders/services/cart.service.ts", "src/api/orders/order.routes.ts"):
+        assert (root / entry).is_file(), entry  # the simulated agent wrote the deliverables
