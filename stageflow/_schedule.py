@@ -95,13 +95,14 @@ class Scheduler:
         self._barrier = 0  # index of the batch that batches mode runs now
         self._batches_done: List[int] = []
         self._next_done = 0  # index of the first batch not yet reported done
+        self.settled_count = 0
 
     # -- reading -------------------------------------------------------------------------
 
     @property
     def finished(self) -> bool:
         """Whether every task is settled."""
-        return not any(self._unsettled)
+        return self.settled_count == len(self.order)
 
     def next_due(self) -> Optional[float]:
         """When the earliest retry is due, or ``None``."""
@@ -230,6 +231,7 @@ class Scheduler:
         if self.state[seq] in _SETTLED:
             return
         self.state[seq] = outcome
+        self.settled_count += 1
         self._active.discard(seq)
         if reason is not None:
             self.reasons[seq] = reason

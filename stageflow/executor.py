@@ -87,8 +87,15 @@ from ._execution import (
     cut_text,
     error_text,
 )
-from ._schedule import COMPLETED, FAILED, MODES, SKIPPED, Scheduler
-from .errors import ConflictError, NotFound, RuleViolation, StateFileError, UsageError
+from ._schedule import MODES, SKIPPED, Scheduler
+from .errors import (
+    ConflictError,
+    NotFound,
+    RuleViolation,
+    StageflowError,
+    StateFileError,
+    UsageError,
+)
 from .tasks import BLOCKED, IN_PROGRESS, PENDING, attempts_of
 from .tracker import TaskTracker
 
@@ -107,6 +114,9 @@ __all__ = [
     "execute_async",
 ]
 
+
+#: Seconds between two rewrites of ``task.json``'s counts during a run (and one at its end).
+RECOUNT_EVERY = 0.5
 
 #: The default retry policy: 1 s, doubling, at most 60 s.
 DEFAULT_BACKOFF = Backoff()
@@ -162,6 +172,8 @@ class _Run:
         self.warnings: List[str] = []
         self.events: List[ExecutionEvent] = []
         self.resumed: Set[str] = set()
+        self._moved = False  # whether a move was made since the last recount
+        self._recounted = self.started
         self._emit("run_started")
         for seq in self.scheduler.order:
             document = documents[seq]
@@ -197,7 +209,7 @@ class _Run:
             self._emit("batch_done", batch=number)
 
     def _done(self) -> int:
-        return sum(1 for s in self.scheduler.state.values() if s in _SETTLED)
+        return self.scheduler.settled_count
 
     def deliver(self, on_event: Optional[EventCallback]) -> None:
         """Hand the events gathered so far to ``on_event``."""
@@ -224,12 +236,12 @@ class _Run:
         started = []
         for seq in self.scheduler.dispatch(free, now):
             try:
-                moved = self.tracker.attempt(self.feature, seq, self.agent)
+                moved = self.tracker.attempt(self.feature, seq, self.agent, recount=False)
             except (RuleViolation, StateFileError, ConflictError, NotFound) as exc:
                 # changed by someone else since the plan was made: leave it to them
                 self._skipped(self.scheduler.skip(seq, f"could not be dispatched: {exc}"))
                 continue
-            self.warnings.extend(moved.warnings)
+            self._moved = True
             self.tries[seq] = self.tries.get(seq, 0) + 1
             context = TaskContext(
                 self.feature, seq, attempts_of(moved.subtask), self.agent, self.timeout
@@ -243,11 +255,11 @@ class _Run:
         """Complete ``seq`` with the result's summary."""
         summary = cut_text(result.summary)
         try:
-            moved = self.tracker.complete(self.feature, seq, summary)
+            self.tracker.complete(self.feature, seq, summary, recount=False)
         except (RuleViolation, StateFileError, ConflictError, NotFound) as exc:
             self._give_up(seq, f"its completion was refused: {exc}", write=False)
             return
-        self.warnings.extend(moved.warnings)
+        self._moved = True
         self.summaries[seq] = summary
         self.data[seq] = result.data
         self.scheduler.succeeded(seq)
@@ -272,15 +284,27 @@ class _Run:
             what = "attempt" if tries == 1 else "attempts"
             reason = cut_text(f"failed after {tries} {what}: {error}")
             try:
-                moved = self.tracker.block(self.feature, seq, reason)
-                self.warnings.extend(moved.warnings)
+                self.tracker.block(self.feature, seq, reason, recount=False)
+                self._moved = True
             except (RuleViolation, StateFileError, ConflictError, NotFound) as exc:
                 self.warnings.append(f"subtask {seq} failed but could not be blocked: {exc}")
         skipped = self.scheduler.failed(seq, error)
         self._emit("task_failed", seq, error=error)
         self._skipped(skipped)
 
+    def recount(self, now: float, final: bool = False) -> None:
+        """Rewrite ``task.json``'s counts, at most every :data:`RECOUNT_EVERY` seconds
+        (the moves leave them, so that a move does not read the whole feature)."""
+        if not final and (not self._moved or now - self._recounted < RECOUNT_EVERY):
+            return
+        self._recounted, self._moved = now, False
+        try:
+            self.warnings.extend(self.tracker.recount(self.feature)[1])
+        except (StageflowError, OSError) as exc:
+            self.warnings.append(f"the counts of task.json were not updated: {exc}")
+
     def finish(self) -> ExecutionReport:
+        self.recount(time.monotonic(), final=True)
         scheduler = self.scheduler
         outcomes = tuple(
             TaskOutcome(
@@ -306,9 +330,6 @@ class _Run:
             time.monotonic() - self.started,
             tuple(self.warnings),
         )
-
-
-_SETTLED = frozenset((COMPLETED, FAILED, SKIPPED))
 
 
 def _tracker(target: Union[TaskTracker, str, os.PathLike[str]]) -> TaskTracker:
@@ -460,6 +481,7 @@ def _run_pool(
                     future.cancel()  # abandoned: a running thread or process cannot be stopped
                     del running[future]
                     run.attempt_failed(seq, f"timed out after {run.timeout:g} s", False, now)
+            run.recount(now)
             run.deliver(on_event)
     except BaseException:
         for future in running:
@@ -560,12 +582,13 @@ async def execute_async(
                 for task in done:
                     seq, began = running.pop(task)
                     await off_loop(_settle_task, run, seq, task, now, began)
+                await off_loop(run.recount, now)
                 run.deliver(on_event)
         except BaseException:
             for task in running:
                 task.cancel()
             raise
-        report = run.finish()
+        report: ExecutionReport = await off_loop(run.finish)
         run.deliver(on_event)
         return attrs.evolve(report, warnings=tuple(run.warnings))
 

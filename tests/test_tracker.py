@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from stageflow import FileTaskStore, MemoryTaskStore, TaskTracker
 from stageflow.errors import ConflictError, NotFound, RuleViolation, StateFileError, UsageError
 from stageflow.examples import ORDER_MANAGEMENT
+from stageflow.storage._taskdocs import MISSING
 from stageflow.testing import FakeClock
 
 SEED = ORDER_MANAGEMENT / "order-management-mvp"
@@ -613,3 +614,59 @@ def test_the_memory_store_refuses_what_the_files_store_refuses() -> None:
         store.create(FEATURE, task_doc(), {"01": sub("02")})  # seq key and field disagree
     with pytest.raises(UsageError):
         store.create(FEATURE, task_doc(1, 0, x=float("nan")), {})
+
+
+# -- moves without a recount (what the executor makes) ------------------------------------
+
+
+def test_a_move_without_recount_writes_the_subtask_and_leaves_the_counts(store: Any) -> None:
+    tracker = make_feature(store, sub("01"), sub("02", deps=["01"]))
+    started = tracker.attempt(FEATURE, "01", "exec", recount=False)
+    assert started.move.operation == "start"
+    assert (started.task_written, started.completed, started.total) == (False, None, None)
+    assert started.subtask["attempts"] == 1
+    retried = tracker.attempt(FEATURE, "01", "exec", recount=False)
+    assert (retried.move.operation, retried.subtask["attempts"]) == ("retry", 2)
+    tracker.complete(FEATURE, "01", "done", recount=False)
+    assert store.load(FEATURE).task.document["completed_count"] == 0  # not recounted yet
+    assert tracker.recount(FEATURE) == (True, ())
+    assert store.load(FEATURE).task.document["completed_count"] == 1
+    assert tracker.recount(FEATURE) == (False, ())  # nothing left to change
+
+
+def test_a_move_without_recount_still_checks_the_dependencies(store: Any) -> None:
+    tracker = make_feature(store, sub("01"), sub("02", deps=["01"]), sub("03", deps=["09"]))
+    with pytest.raises(RuleViolation) as unmet:
+        tracker.attempt(FEATURE, "02", "exec", recount=False)
+    assert [f.code for f in unmet.value.findings] == ["task-dependency-unmet"]
+    with pytest.raises(RuleViolation) as missing:
+        tracker.attempt(FEATURE, "03", "exec", recount=False)
+    assert [f.code for f in missing.value.findings] == ["task-dependency-missing"]
+    tracker.attempt(FEATURE, "01", "exec", recount=False)
+    tracker.complete(FEATURE, "01", "done", recount=False)
+    assert tracker.attempt(FEATURE, "02", "exec", recount=False).move.status_after == (
+        "in_progress"
+    )
+
+
+def test_a_move_without_recount_refuses_what_a_full_move_refuses(store: Any) -> None:
+    tracker = make_feature(store, sub("01", "in_progress"))
+    with pytest.raises(NotFound, match="subtask '7' not found"):
+        tracker.attempt(FEATURE, "7", "exec", recount=False)
+    with pytest.raises(RuleViolation, match="cannot retry subtask 01"):
+        tracker.attempt(FEATURE, "01", "exec", recount=False)  # in progress for a0
+    with pytest.raises(NotFound):
+        tracker.block("nothing-here", "01", "why", recount=False)
+
+
+def test_read_returns_one_file_as_load_does(store: Any) -> None:
+    make_feature(store, sub("01"))
+    folder = store.load(FEATURE).folder
+    loaded = store.load(FEATURE).subtasks[0]
+    assert store.read(FEATURE, f"{folder}/subtask_01.json") == loaded
+    missing = store.read(FEATURE, f"{folder}/subtask_02.json")
+    assert (missing.document, missing.problem, missing.seq) == (None, MISSING, "02")
+    with pytest.raises(UsageError):
+        store.read(FEATURE, f"{folder}/../secrets.json")
+    with pytest.raises(UsageError):
+        store.read(FEATURE, "elsewhere/subtask_01.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ContextManager, Dict, List, Mapping, Optional, Protocol
 
 from ._stored import StoredRun
-from ._taskdocs import StoredFeature
+from ._taskdocs import StoredFeature, StoredFile
 
 __all__ = ["RunStore", "TaskStore"]
 
@@ -72,6 +72,12 @@ class TaskStore(Protocol):
 
     def load(self, feature: str) -> StoredFeature:
         """Every task file of ``feature``; :class:`~stageflow.errors.NotFound` if none."""
+        ...
+
+    def read(self, feature: str, location: str) -> StoredFile:
+        """One task file, as :meth:`load` returns it, by a location of the form a load
+        returns (``{folder}/{name}``); a file that does not exist carries the problem
+        :data:`~stageflow.storage._taskdocs.MISSING`."""
         ...
 
     def save(

@@ -318,6 +318,18 @@ class FileTaskStore:
             ),
         )
 
+    def read(self, feature: str, location: str) -> StoredFile:
+        """One task file by its location (``{folder}/{name}``, as :meth:`load` gives it),
+        read as :meth:`load` reads it: a missing or unusable file carries its problem."""
+        check_task_feature(feature)
+        folder, _, name = str(location).rpartition("/")
+        check_file_name(name)
+        if folder not in candidate_folders(feature):
+            raise UsageError(f"{location!r} is not a task file of feature {feature!r}")
+        match = SUBTASK_FILE.match(name)
+        seq = match.group(1) if match is not None else None
+        return read_task_file(os.path.join(self.root, location), name, location, seq)
+
     def save(
         self,
         feature: str,

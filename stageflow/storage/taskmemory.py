@@ -80,6 +80,19 @@ class MemoryTaskStore:
         text, revision = entry
         return StoredFile(name, location, seq, json.loads(text), None, str(revision))
 
+    def read(self, feature: str, location: str) -> StoredFile:
+        """One task file by its location (``memory:{feature}/{name}``)."""
+        check_task_feature(feature)
+        folder, _, name = str(location).rpartition("/")
+        check_file_name(name)
+        if folder != f"memory:{feature}":
+            raise UsageError(f"{location!r} is not a task file of feature {feature!r}")
+        match = SUBTASK_FILE.match(name)
+        with self.lock(feature):
+            if feature not in self._files:
+                raise NotFound(f"feature {feature!r} has no task files", feature)
+            return self._stored(feature, name, match.group(1) if match is not None else None)
+
     def load(self, feature: str) -> StoredFeature:
         check_task_feature(feature)
         with self.lock(feature):
