@@ -52,9 +52,12 @@ def test_the_demo_plans_and_executes_stage_6_with_progress(tmp_path: Path) -> No
         ["11"],
     ]
     first, second = summary["executions"]
-    assert first["ok"] and len(first["completed"]) == 12 and first["already_completed"] == []
+    assert first["ok"]
+    assert len(first["completed"]) == 12
+    assert first["already_completed"] == []
     # after the rollback only the reopened subtask runs again, as its second attempt
-    assert second["completed"] == ["12"] and len(second["already_completed"]) == 11
+    assert second["completed"] == ["12"]
+    assert len(second["already_completed"]) == 11
     assert "    → 12 started (attempt 2)" in lines
     assert "    Batch 8 done (12/12)" in lines
     assert lines[-1].startswith("Summary: 8 of 8 stages completed; 12 of 12 subtasks completed")

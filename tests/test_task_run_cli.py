@@ -29,8 +29,9 @@ AGENT = """\
 import json, os, sys
 subtask = json.load(sys.stdin)
 seq = os.environ["STAGEFLOW_SEQ"]
+key = os.environ["STAGEFLOW_IDEMPOTENCY_KEY"]
 with open("calls.log", "a") as log:
-    log.write(f"{seq} {os.environ['STAGEFLOW_ATTEMPT']} {os.environ['STAGEFLOW_IDEMPOTENCY_KEY']}\\n")
+    log.write(f"{seq} {os.environ['STAGEFLOW_ATTEMPT']} {key}\\n")
 failing = open("fail.txt").read().split() if os.path.exists("fail.txt") else []
 if seq in failing:
     print(f"tests of {seq} fail", file=sys.stderr)
