@@ -96,6 +96,7 @@ class Scheduler:
         self._batches_done: List[int] = []
         self._next_done = 0  # index of the first batch not yet reported done
         self.settled_count = 0
+        self._scan_from = 0  # eager mode: every task before this index has been dispatched
 
     # -- reading -------------------------------------------------------------------------
 
@@ -161,7 +162,12 @@ class Scheduler:
         for seq in active:
             for key, entry in self.paths[seq]:
                 index.add(key, seq, entry)
-        for seq in self.order:
+        while self._scan_from < len(self.order) and (
+            self.state[self.order[self._scan_from]] != WAITING
+        ):
+            self._scan_from += 1
+        for position in range(self._scan_from, len(self.order)):
+            seq = self.order[position]
             if len(starts) == room:
                 break
             if self.max_width is not None and len(active) >= self.max_width:
