@@ -36,7 +36,7 @@ This module is pure: no I/O, no clock, no module-level mutable state.
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import attrs
 
@@ -47,13 +47,13 @@ from ._planinput import (
     EFFORT_FIELD,
     PlanError,
     PlanProblem,
+    chain_levels,
     deliverable_paths,
     feature_tasks,
     priority_scores,
     read_tasks,
 )
 from .errors import UsageError
-from .graph import longest_chain
 from .storage._taskdocs import StoredFeature
 
 __all__ = [
@@ -209,10 +209,9 @@ def _check_options(max_width: Optional[int], priority: Optional[str]) -> None:
 def _generations(
     chains: Dict[str, int], scores: Optional[Dict[str, Optional[float]]]
 ) -> List[List[str]]:
-    generations: List[List[str]] = []
+    """Rules 2 and 3: the unfinished tasks by generation, each in the order used."""
+    generations: List[List[str]] = [[] for _ in range(max(chains.values(), default=-1) + 1)]
     for seq, level in chains.items():  # seq order
-        while len(generations) <= level:
-            generations.append([])
         generations[level].append(seq)
     if scores is not None:
 
@@ -264,7 +263,7 @@ def _batch_generation(
     return batches + [(Rule.SEQUENTIAL, [(seq, ())]) for seq in alone]
 
 
-def _placed_by(deps: Any, chains: Dict[str, int], level: int) -> Tuple[str, ...]:
+def _placed_by(deps: Sequence[str], chains: Dict[str, int], level: int) -> Tuple[str, ...]:
     """The dependencies (``depends_on`` as written) in the generation before ``level``."""
     if level == 0:
         return ()
@@ -288,8 +287,9 @@ def plan(
     same plan, whatever the order of the mapping.
     """
     _check_options(max_width, priority)
-    graph, documents = read_tasks(tasks)
-    chains = longest_chain(graph)
+    checked = read_tasks(tasks)
+    documents, deps = checked.documents, checked.deps
+    chains = chain_levels(checked)
     scores = None
     if priority is not None:
         scores = priority_scores({seq: documents[seq] for seq in chains}, priority)
@@ -306,7 +306,7 @@ def plan(
                         level,
                         number,
                         Rule.CONFLICT if conflicts else rule,
-                        _placed_by(documents[seq].get("depends_on", ()), chains, level),
+                        _placed_by(deps[seq], chains, level),
                         conflicts,
                         start > 0,
                         None if scores is None else scores[seq],
@@ -317,7 +317,7 @@ def plan(
     return Plan(
         tuple(batches),
         tuple(tuple(members) for members in generations),
-        tuple(seq for seq in graph.seqs if seq not in chains),
+        tuple(seq for seq in documents if seq in checked.completed),
         max_width,
         priority,
     )
