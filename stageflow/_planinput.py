@@ -140,9 +140,13 @@ def read_tasks(tasks: TaskInput) -> CheckedTasks:
         else:
             problems.extend(_problems_of(seq, document))
     documents = {seq: found[seq] for seq in sorted_seqs(found)}
-    deps = {seq: document.get("depends_on", ()) for seq, document in documents.items()}
+    deps: Dict[str, Sequence[str]] = {}
+    completed: Set[str] = set()
     named = {problem.seq for problem in problems}
-    for seq, written in deps.items():
+    for seq, document in documents.items():
+        written = deps[seq] = document.get("depends_on", ())
+        if document["status"] == _COMPLETED:
+            completed.add(seq)
         if not all(map(documents.__contains__, written)):
             problems.extend(
                 PlanProblem(seq, f"task {seq} depends on {dep}, which does not exist")
@@ -151,7 +155,6 @@ def read_tasks(tasks: TaskInput) -> CheckedTasks:
             )
     if problems:
         raise PlanError(problems)
-    completed = {seq for seq, document in documents.items() if document["status"] == _COMPLETED}
     return CheckedTasks(documents, deps, completed)
 
 

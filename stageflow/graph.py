@@ -876,10 +876,39 @@ def _chain_levels(
 
     ``deps`` maps every task to the tasks it depends on (each one a key of ``deps``;
     repeats are harmless); ``done`` holds the completed tasks, which are left out and cut
-    the chains through them. One pass of Kahn's algorithm over every task, completed ones
-    included, so that any cycle, even among completed tasks, leaves a task unordered: only
-    then is a cycle search worth its cost.
+    the chains through them. Only when no order of every task exists, even one with
+    completed tasks in a cycle, is a cycle search worth its cost.
     """
+    level = _levels_in_order(deps, done)
+    if level is None:
+        level = _levels_by_kahn(deps, done)
+        if level is None:
+            return None
+    return {node: length for node, length in level.items() if length >= 0}
+
+
+def _levels_in_order(
+    deps: Mapping[_Node, Sequence[_Node]], done: Container[_Node]
+) -> Optional[Dict[_Node, int]]:
+    """The chain lengths (-1 for a completed task) in one pass, when every task of ``deps``
+    comes after its dependencies (the usual case: tasks depending on earlier seqs), else
+    None. Such an order is topological, so the graph has no cycle."""
+    level: Dict[_Node, int] = {}
+    for node, node_deps in deps.items():
+        if not all(map(level.__contains__, node_deps)):
+            return None  # a dependency comes later (or is the task itself)
+        if node in done:
+            level[node] = -1  # so that it adds nothing to the chains through it
+        else:
+            level[node] = max(map(level.__getitem__, node_deps), default=-1) + 1
+    return level
+
+
+def _levels_by_kahn(
+    deps: Mapping[_Node, Sequence[_Node]], done: Container[_Node]
+) -> Optional[Dict[_Node, int]]:
+    """The chain lengths (-1 for a completed task) by Kahn's algorithm over every task,
+    completed ones included, or None when some task is left unordered by a cycle."""
     waiting = {node: len(node_deps) for node, node_deps in deps.items()}
     dependants: Dict[_Node, List[_Node]] = {node: [] for node in deps}
     for node, node_deps in deps.items():
@@ -892,12 +921,16 @@ def _chain_levels(
         for dependant in dependants[node]:
             if level[dependant] < after:
                 level[dependant] = after
-            waiting[dependant] -= 1
-            if not waiting[dependant]:
+            left = waiting[dependant] - 1
+            waiting[dependant] = left
+            if not left:
                 order.append(dependant)
     if len(order) < len(waiting):
         return None
-    return {node: length for node, length in level.items() if node not in done}
+    for node in deps:
+        if node in done:
+            level[node] = -1
+    return level
 
 
 def longest_chain(graph: GraphInput, *, skip_cycles: bool = False) -> Dict[str, int]:

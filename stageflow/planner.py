@@ -301,17 +301,19 @@ def plan(
             for start in range(0, len(group), width):
                 number = len(batches) + 1
                 planned = tuple(
-                    PlannedTask(
-                        seq,
-                        level,
-                        number,
-                        Rule.CONFLICT if conflicts else rule,
-                        _placed_by(deps[seq], chains, level),
-                        conflicts,
-                        start > 0,
-                        None if scores is None else scores[seq],
-                    )
-                    for seq, conflicts in group[start : start + width]
+                    [
+                        PlannedTask(
+                            seq,
+                            level,
+                            number,
+                            Rule.CONFLICT if conflicts else rule,
+                            _placed_by(deps[seq], chains, level),
+                            conflicts,
+                            start > 0,
+                            None if scores is None else scores[seq],
+                        )
+                        for seq, conflicts in group[start : start + width]
+                    ]
                 )
                 batches.append(Batch(number, level, planned))
     return Plan(
