@@ -230,8 +230,9 @@ _Group = Tuple[PathIndex, List[Tuple[str, Tuple[Conflict, ...]]]]
 
 def _batch_generation(
     members: List[str], documents: Mapping[str, Mapping[str, Any]]
-) -> List[Tuple[Rule, List[Tuple[str, Tuple[Conflict, ...]]]]]:
-    """Rule 4 for one generation: the batches, each with the rule of its parallel tasks."""
+) -> Tuple[List[List[Tuple[str, Tuple[Conflict, ...]]]], List[str]]:
+    """Rule 4 for one generation: the batches of its parallel tasks, each task with its
+    conflicts, then the other tasks, each a batch of its own."""
     groups: List[_Group] = []
     alone: List[str] = []
     for seq in members:
@@ -259,8 +260,7 @@ def _batch_generation(
         for key, entry in paths:
             chosen[0].add(key, seq, entry)
         chosen[1].append((seq, tuple(conflicts)))
-    batches = [(Rule.PARALLEL, group[1]) for group in groups]
-    return batches + [(Rule.SEQUENTIAL, [(seq, ())]) for seq in alone]
+    return [group[1] for group in groups], alone
 
 
 def _placed_by(deps: Sequence[str], chains: Dict[str, int], level: int) -> Tuple[str, ...]:
@@ -296,7 +296,8 @@ def plan(
     generations = _generations(chains, scores)
     batches: List[Batch] = []
     for level, members in enumerate(generations):
-        for rule, group in _batch_generation(members, documents):
+        parallel, alone = _batch_generation(members, documents)
+        for group in parallel:
             width = len(group) if max_width is None else max_width
             for start in range(0, len(group), width):
                 number = len(batches) + 1
@@ -306,7 +307,7 @@ def plan(
                             seq,
                             level,
                             number,
-                            Rule.CONFLICT if conflicts else rule,
+                            Rule.CONFLICT if conflicts else Rule.PARALLEL,
                             _placed_by(deps[seq], chains, level),
                             conflicts,
                             start > 0,
@@ -316,6 +317,17 @@ def plan(
                     ]
                 )
                 batches.append(Batch(number, level, planned))
+        for seq in alone:  # a batch of one: the width cap never moves it
+            number = len(batches) + 1
+            only = PlannedTask(
+                seq,
+                level,
+                number,
+                Rule.SEQUENTIAL,
+                _placed_by(deps[seq], chains, level),
+                score=None if scores is None else scores[seq],
+            )
+            batches.append(Batch(number, level, (only,)))
     return Plan(
         tuple(batches),
         tuple(tuple(members) for members in generations),
