@@ -14,8 +14,7 @@ from typing import Any, Dict, List, Mapping, Tuple, Union
 import attrs
 
 from ._names import seq_key
-from ._planinput import PlanError, PlanProblem, effort_of, read_tasks
-from .graph import longest_chain
+from ._planinput import PlanError, PlanProblem, chain_levels, effort_of, read_tasks
 
 __all__ = ["CriticalPath", "TaskTiming", "critical_path"]
 
@@ -82,8 +81,9 @@ def critical_path(tasks: TaskInput) -> CriticalPath:
     :func:`plan` does, and :class:`PlanError` for an ``estimated_effort`` that is not a
     number > 0.
     """
-    graph, documents = read_tasks(tasks)
-    chains = longest_chain(graph)
+    checked = read_tasks(tasks)
+    documents = checked.documents
+    chains = chain_levels(checked)
     effort: Dict[str, Number] = {}
     problems: List[PlanProblem] = []
     for seq in chains:
@@ -95,7 +95,7 @@ def critical_path(tasks: TaskInput) -> CriticalPath:
     if problems:
         raise PlanError(problems)
     order = sorted(chains, key=chains.__getitem__)  # a topological order
-    deps = {seq: [d for d in dict.fromkeys(graph[seq].depends_on) if d in chains] for seq in order}
+    deps = {seq: [d for d in dict.fromkeys(checked.deps[seq]) if d in chains] for seq in order}
     start: Dict[str, Number] = {}
     finish: Dict[str, Number] = {}
     for seq in order:
@@ -124,5 +124,5 @@ def critical_path(tasks: TaskInput) -> CriticalPath:
         before = sorted((d for d in deps[current] if finish[d] == start[current]), key=seq_key)
         current = before[0] if before else None
     path.reverse()
-    completed = tuple(seq for seq in graph.seqs if seq not in chains)
+    completed = tuple(seq for seq in documents if seq in checked.completed)
     return CriticalPath(tuple(path), length, tuple(timings), completed)

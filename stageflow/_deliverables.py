@@ -16,7 +16,8 @@ This module is pure: no I/O, no clock, no module-level mutable state.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+import bisect
+from typing import Dict, List, Optional, Tuple
 
 __all__ = ["PathIndex", "looks_like_path", "path_key"]
 
@@ -50,22 +51,28 @@ class PathIndex:
     """The deliverable paths of one batch, to find an overlap in time linear in a path's
     depth. Each path remembers the first task that added it (``(seq, entry)``)."""
 
-    __slots__ = ("_exact", "_folders")
+    __slots__ = ("_depths", "_exact", "_folders")
 
     def __init__(self) -> None:
         self._exact: Dict[PathKey, Tuple[str, str]] = {}
         # Every proper folder prefix of a path added, with the first task under it.
         self._folders: Dict[PathKey, Tuple[str, str]] = {}
+        # The depths (numbers of segments) of the paths added, in increasing order: only a
+        # prefix of one of these depths can be a path added.
+        self._depths: List[int] = []
 
     def overlap(self, key: PathKey) -> Optional[Tuple[str, str]]:
         """The ``(seq, entry)`` of a path already added that overlaps ``key``, or None:
-        the same path first, then a path inside ``key``, then a folder holding ``key``."""
+        the same path first, then a path inside ``key``, then a folder holding ``key``
+        (the outermost)."""
         hit = self._exact.get(key) or self._folders.get(key)
         if hit is not None:
             return hit
         exact = self._exact
-        for end in range(len(key)):
-            hit = exact.get(key[:end])
+        for depth in self._depths:
+            if depth >= len(key):
+                break
+            hit = exact.get(key[:depth])
             if hit is not None:
                 return hit
         return None
@@ -73,6 +80,8 @@ class PathIndex:
     def add(self, key: PathKey, seq: str, entry: str) -> None:
         """Add the path ``key`` of task ``seq`` (``entry`` as written)."""
         self._exact.setdefault(key, (seq, entry))
+        if len(key) not in self._depths:
+            bisect.insort(self._depths, len(key))
         folders = self._folders
         for end in range(len(key)):
             folders.setdefault(key[:end], (seq, entry))

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import re
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the CLI's fast path does not import typing
+    from typing import Iterable, List
+
 FEATURE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}\Z")
 """Feature names: lowercase letters, digits and '-', starting with a letter or digit, at
 most 100 characters (they become file and folder names)."""
@@ -27,6 +31,22 @@ def seq_key(seq: object) -> tuple[int, int, str, str]:
         significant = seq.lstrip("0")
         return (0, len(significant), significant, seq)
     return (1, 0, "", seq)
+
+
+def sorted_seqs(seqs: Iterable[str]) -> List[str]:
+    """``seqs`` (strings) sorted by :func:`seq_key`.
+
+    When every seq is a run of ASCII digits of the same length (zero-padded seqs, the usual
+    case), plain string order is the same order, so it skips computing a key per seq.
+    """
+    found = list(seqs)
+    if (
+        len(set(map(len, found))) <= 1
+        and all(map(str.isdigit, found))
+        and all(map(str.isascii, found))
+    ):
+        return sorted(found)
+    return sorted(found, key=seq_key)
 
 
 def check_feature(feature: object) -> str:

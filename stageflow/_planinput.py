@@ -1,8 +1,9 @@
 """What the planner reads from a task: checked once, every problem named.
 
-:func:`read_tasks` turns ``seq -> subtask document`` into a :class:`~stageflow.graph.TaskGraph`
-and the facts the rules need (``parallel``, deliverable paths, a priority score, the
-estimated effort). A value the planner cannot read is a :class:`PlanError` that names every
+:func:`read_tasks` turns ``seq -> subtask document`` into :class:`CheckedTasks` (the graph by
+position) and :func:`chain_levels` gives each task's generation; the module also reads the
+facts the rules need (``parallel``, deliverable paths, a priority score, the estimated
+effort). A value the planner cannot read is a :class:`PlanError` that names every
 such task, never a task silently dropped or a dependency silently ignored: a plan built on
 them would be wrong. :func:`feature_tasks` does the same for a stored feature, naming the
 files that cannot be used.
@@ -13,20 +14,31 @@ This module is pure: no I/O, no clock, no module-level mutable state.
 from __future__ import annotations
 
 import math
+from collections import abc
 from itertools import repeat
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 import attrs
 
 from ._deliverables import PathKey, path_key
+from ._names import sorted_seqs
 from ._taskview import problem_of
 from .errors import UsageError
-from .graph import GraphError, TaskGraph, TaskNode, _list
+from .graph import (
+    DependencyCycleError,
+    GraphError,
+    TaskGraph,
+    TaskNode,
+    _chain_levels,
+    _list,
+    find_cycles,
+)
 from .scoring import rice_score, wsjf_score
 from .storage._taskdocs import StoredFeature
 
 __all__ = [
     "EFFORT_FIELD",
+    "CheckedTasks",
     "PlanError",
     "PlanProblem",
     "deliverable_paths",
@@ -34,7 +46,10 @@ __all__ = [
     "feature_tasks",
     "priority_scores",
     "read_tasks",
+    "chain_levels",
 ]
+
+_COMPLETED = "completed"
 
 EFFORT_FIELD = "estimated_effort"
 """The subtask field with a task's estimated effort (a number > 0; 1 when absent)."""
@@ -81,43 +96,76 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def read_tasks(tasks: TaskInput) -> Tuple[TaskGraph, Dict[str, Mapping[str, Any]]]:
-    """The graph of ``tasks`` and each task's document, or :class:`PlanError`.
+class CheckedTasks(NamedTuple):
+    """The tasks as :func:`read_tasks` checked them.
+
+    ``documents`` maps each seq to its document, in seq order; ``deps`` each seq to its
+    ``depends_on`` as written (every entry a seq of ``documents``), in seq order too;
+    ``completed`` holds the seqs of the completed tasks.
+    """
+
+    documents: Dict[str, Mapping[str, Any]]
+    deps: Dict[str, Sequence[str]]
+    completed: Set[str]
+
+    def graph(self) -> TaskGraph:
+        """The same tasks as a :class:`~stageflow.graph.TaskGraph`."""
+        return TaskGraph(
+            TaskNode(seq, document["status"], self.deps[seq])
+            for seq, document in self.documents.items()
+        )
+
+
+def read_tasks(tasks: TaskInput) -> CheckedTasks:
+    """The checked tasks, or :class:`PlanError`.
 
     Each document needs a string ``status``; ``depends_on`` (a list of seqs of ``tasks``),
     ``parallel`` (true or false) and, for a parallel task, ``deliverables`` (a list of
-    strings) are optional.
+    strings) are optional. The problems come in the mapping's order, then the missing
+    dependencies task by task in seq order.
     """
     value: object = tasks
-    if not isinstance(value, Mapping):
+    if not isinstance(value, abc.Mapping):
         raise GraphError(f"expected a mapping of seq -> task, not {type(value).__name__}")
     problems: List[PlanProblem] = []
-    nodes: List[TaskNode] = []
-    documents: Dict[str, Mapping[str, Any]] = {}
+    found: Dict[str, Mapping[str, Any]] = {}
     items: Any = tasks.items()  # checked here: the caller's types are not trusted
     for seq, document in items:
         if not isinstance(seq, str) or not seq:
             problems.append(PlanProblem(None, f"a seq must be a non-empty string, not {seq!r}"))
-            continue
-        if not isinstance(document, Mapping):
+        elif not isinstance(document, abc.Mapping):
             problems.append(PlanProblem(seq, f"task {seq} is {_shown(document)}, not an object"))
-            continue
-        if not _plain(document):
+        elif _plain(document):
+            found[seq] = document
+        else:
             problems.extend(_problems_of(seq, document))
-            continue
-        documents[seq] = document
-        nodes.append(TaskNode(seq, document["status"], document.get("depends_on", ())))
-    graph = TaskGraph(nodes)
-    names = documents.keys() | {p.seq for p in problems}
-    for node in graph.tasks:
-        for dep in node.depends_on:
-            if dep not in names:
-                problems.append(
-                    PlanProblem(node.seq, f"task {node.seq} depends on {dep}, which does not exist")
-                )
+    documents = {seq: found[seq] for seq in sorted_seqs(found)}
+    deps: Dict[str, Sequence[str]] = {}
+    completed: Set[str] = set()
+    named = {problem.seq for problem in problems}
+    for seq, document in documents.items():
+        written = deps[seq] = document.get("depends_on", ())
+        if document["status"] == _COMPLETED:
+            completed.add(seq)
+        if not all(map(documents.__contains__, written)):
+            problems.extend(
+                PlanProblem(seq, f"task {seq} depends on {dep}, which does not exist")
+                for dep in written
+                if dep not in documents and dep not in named
+            )
     if problems:
         raise PlanError(problems)
-    return graph, documents
+    return CheckedTasks(documents, deps, completed)
+
+
+def chain_levels(checked: CheckedTasks) -> Dict[str, int]:
+    """Each unfinished task's longest chain of unfinished dependencies, in seq order, as
+    :func:`~stageflow.graph.longest_chain` defines it (the planner's generation); raises
+    :class:`~stageflow.graph.DependencyCycleError` naming every cycle when there is one."""
+    levels = _chain_levels(checked.deps, checked.completed)
+    if levels is None:  # not every task could be ordered: name every cycle
+        raise DependencyCycleError(find_cycles(checked.graph()))
+    return levels
 
 
 def _plain(document: Mapping[str, Any]) -> bool:

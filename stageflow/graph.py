@@ -43,8 +43,10 @@ import enum
 from collections import deque
 from typing import (
     Any,
+    Container,
     Dict,
     FrozenSet,
+    Hashable,
     Iterable,
     List,
     Mapping,
@@ -53,6 +55,7 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    TypeVar,
     Union,
 )
 
@@ -102,6 +105,8 @@ _PENDING = "pending"
 _IN_PROGRESS = "in_progress"
 _COMPLETED = "completed"
 _BLOCKED = "blocked"
+
+_Node = TypeVar("_Node", bound=Hashable)
 
 # How many seqs or cycles a message names before it says "and N more".
 _SHOWN = 10
@@ -863,6 +868,71 @@ def topological_order(graph: GraphInput, *, skip_cycles: bool = False) -> Tuple[
     return tuple(g.tasks[node].seq for node in order)
 
 
+def _chain_levels(
+    deps: Mapping[_Node, Sequence[_Node]], done: Container[_Node]
+) -> Optional[Dict[_Node, int]]:
+    """Each unfinished task's longest chain of unfinished dependencies, in the order of
+    ``deps``, or None when some task could not be ordered (the graph has a cycle).
+
+    ``deps`` maps every task to the tasks it depends on (each one a key of ``deps``;
+    repeats are harmless); ``done`` holds the completed tasks, which are left out and cut
+    the chains through them. Only when no order of every task exists, even one with
+    completed tasks in a cycle, is a cycle search worth its cost.
+    """
+    level = _levels_in_order(deps, done)
+    if level is None:
+        level = _levels_by_kahn(deps, done)
+        if level is None:
+            return None
+    return {node: length for node, length in level.items() if length >= 0}
+
+
+def _levels_in_order(
+    deps: Mapping[_Node, Sequence[_Node]], done: Container[_Node]
+) -> Optional[Dict[_Node, int]]:
+    """The chain lengths (-1 for a completed task) in one pass, when every task of ``deps``
+    comes after its dependencies (the usual case: tasks depending on earlier seqs), else
+    None. Such an order is topological, so the graph has no cycle."""
+    level: Dict[_Node, int] = {}
+    for node, node_deps in deps.items():
+        if not all(map(level.__contains__, node_deps)):
+            return None  # a dependency comes later (or is the task itself)
+        if node in done:
+            level[node] = -1  # so that it adds nothing to the chains through it
+        else:
+            level[node] = max(map(level.__getitem__, node_deps), default=-1) + 1
+    return level
+
+
+def _levels_by_kahn(
+    deps: Mapping[_Node, Sequence[_Node]], done: Container[_Node]
+) -> Optional[Dict[_Node, int]]:
+    """The chain lengths (-1 for a completed task) by Kahn's algorithm over every task,
+    completed ones included, or None when some task is left unordered by a cycle."""
+    waiting = {node: len(node_deps) for node, node_deps in deps.items()}
+    dependants: Dict[_Node, List[_Node]] = {node: [] for node in deps}
+    for node, node_deps in deps.items():
+        for dep in node_deps:
+            dependants[dep].append(node)
+    order = [node for node, count in waiting.items() if not count]
+    level = dict.fromkeys(deps, 0)
+    for node in order:  # grows as tasks become ready: a topological order
+        after = 0 if node in done else level[node] + 1  # a completed task adds nothing
+        for dependant in dependants[node]:
+            if level[dependant] < after:
+                level[dependant] = after
+            left = waiting[dependant] - 1
+            waiting[dependant] = left
+            if not left:
+                order.append(dependant)
+    if len(order) < len(waiting):
+        return None
+    for node in deps:
+        if node in done:
+            level[node] = -1
+    return level
+
+
 def longest_chain(graph: GraphInput, *, skip_cycles: bool = False) -> Dict[str, int]:
     """For each unfinished task, the length of its longest chain of unfinished dependencies.
 
@@ -875,37 +945,19 @@ def longest_chain(graph: GraphInput, *, skip_cycles: bool = False) -> Dict[str, 
     those blocked by one (:func:`blocked_by_cycles`), are left out.
     """
     g = as_graph(graph)
-    info = _cycle_info(g)
-    if info.cycles and not skip_cycles:
-        raise DependencyCycleError(info.cycles)
-    # Kahn's algorithm generation by generation over the unfinished tasks kept: a task's
-    # generation is its longest chain. Their unfinished dependencies are all kept too.
-    done = _done(g)
-    kept = [
-        not done[node] and node not in info.cycle_of and node not in info.blocked
-        for node in range(len(g.tasks))
-    ]
-    waiting = [0] * len(g.tasks)
-    dependants: List[List[int]] = [[] for _ in g.tasks]
-    generation: List[int] = []
-    for node, deps in enumerate(g._deps):
-        if kept[node]:
-            for dep in deps:
-                if not done[dep]:
-                    waiting[node] += 1
-                    dependants[dep].append(node)
-            if not waiting[node]:
-                generation.append(node)
-    length = [0] * len(g.tasks)
-    level = 0
-    while generation:
-        following = []
-        for node in generation:
-            length[node] = level
-            for dependant in dependants[node]:
-                waiting[dependant] -= 1
-                if not waiting[dependant]:
-                    following.append(dependant)
-        generation = following
-        level += 1
-    return {task.seq: length[node] for node, task in enumerate(g.tasks) if kept[node]}
+    done = {node for node, finished in enumerate(_done(g)) if finished}
+    levels = _chain_levels(dict(enumerate(g._deps)), done)
+    if levels is None:  # some task could not be ordered: find and name every cycle
+        info = _cycle_info(g)
+        if not skip_cycles:
+            raise DependencyCycleError(info.cycles)
+        # The kept tasks: unfinished, outside every cycle, not blocked by one. Their
+        # unfinished dependencies are all kept too, so the others can count as completed
+        # tasks without dependencies.
+        left_out = done.union(info.cycle_of, info.blocked)
+        deps = {
+            node: () if node in left_out else node_deps for node, node_deps in enumerate(g._deps)
+        }
+        levels = _chain_levels(deps, left_out)
+        assert levels is not None  # what is left is acyclic
+    return {g.tasks[node].seq: level for node, level in levels.items()}

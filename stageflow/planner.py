@@ -36,7 +36,7 @@ This module is pure: no I/O, no clock, no module-level mutable state.
 from __future__ import annotations
 
 import enum
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import attrs
 
@@ -47,13 +47,13 @@ from ._planinput import (
     EFFORT_FIELD,
     PlanError,
     PlanProblem,
+    chain_levels,
     deliverable_paths,
     feature_tasks,
     priority_scores,
     read_tasks,
 )
 from .errors import UsageError
-from .graph import longest_chain
 from .storage._taskdocs import StoredFeature
 
 __all__ = [
@@ -209,10 +209,9 @@ def _check_options(max_width: Optional[int], priority: Optional[str]) -> None:
 def _generations(
     chains: Dict[str, int], scores: Optional[Dict[str, Optional[float]]]
 ) -> List[List[str]]:
-    generations: List[List[str]] = []
+    """Rules 2 and 3: the unfinished tasks by generation, each in the order used."""
+    generations: List[List[str]] = [[] for _ in range(max(chains.values(), default=-1) + 1)]
     for seq, level in chains.items():  # seq order
-        while len(generations) <= level:
-            generations.append([])
         generations[level].append(seq)
     if scores is not None:
 
@@ -231,8 +230,9 @@ _Group = Tuple[PathIndex, List[Tuple[str, Tuple[Conflict, ...]]]]
 
 def _batch_generation(
     members: List[str], documents: Mapping[str, Mapping[str, Any]]
-) -> List[Tuple[Rule, List[Tuple[str, Tuple[Conflict, ...]]]]]:
-    """Rule 4 for one generation: the batches, each with the rule of its parallel tasks."""
+) -> Tuple[List[List[Tuple[str, Tuple[Conflict, ...]]]], List[str]]:
+    """Rule 4 for one generation: the batches of its parallel tasks, each task with its
+    conflicts, then the other tasks, each a batch of its own."""
     groups: List[_Group] = []
     alone: List[str] = []
     for seq in members:
@@ -260,11 +260,10 @@ def _batch_generation(
         for key, entry in paths:
             chosen[0].add(key, seq, entry)
         chosen[1].append((seq, tuple(conflicts)))
-    batches = [(Rule.PARALLEL, group[1]) for group in groups]
-    return batches + [(Rule.SEQUENTIAL, [(seq, ())]) for seq in alone]
+    return [group[1] for group in groups], alone
 
 
-def _placed_by(deps: Any, chains: Dict[str, int], level: int) -> Tuple[str, ...]:
+def _placed_by(deps: Sequence[str], chains: Dict[str, int], level: int) -> Tuple[str, ...]:
     """The dependencies (``depends_on`` as written) in the generation before ``level``."""
     if level == 0:
         return ()
@@ -288,36 +287,51 @@ def plan(
     same plan, whatever the order of the mapping.
     """
     _check_options(max_width, priority)
-    graph, documents = read_tasks(tasks)
-    chains = longest_chain(graph)
+    checked = read_tasks(tasks)
+    documents, deps = checked.documents, checked.deps
+    chains = chain_levels(checked)
     scores = None
     if priority is not None:
         scores = priority_scores({seq: documents[seq] for seq in chains}, priority)
     generations = _generations(chains, scores)
     batches: List[Batch] = []
     for level, members in enumerate(generations):
-        for rule, group in _batch_generation(members, documents):
+        parallel, alone = _batch_generation(members, documents)
+        for group in parallel:
             width = len(group) if max_width is None else max_width
             for start in range(0, len(group), width):
                 number = len(batches) + 1
                 planned = tuple(
-                    PlannedTask(
-                        seq,
-                        level,
-                        number,
-                        Rule.CONFLICT if conflicts else rule,
-                        _placed_by(documents[seq].get("depends_on", ()), chains, level),
-                        conflicts,
-                        start > 0,
-                        None if scores is None else scores[seq],
-                    )
-                    for seq, conflicts in group[start : start + width]
+                    [
+                        PlannedTask(
+                            seq,
+                            level,
+                            number,
+                            Rule.CONFLICT if conflicts else Rule.PARALLEL,
+                            _placed_by(deps[seq], chains, level),
+                            conflicts,
+                            start > 0,
+                            None if scores is None else scores[seq],
+                        )
+                        for seq, conflicts in group[start : start + width]
+                    ]
                 )
                 batches.append(Batch(number, level, planned))
+        for seq in alone:  # a batch of one: the width cap never moves it
+            number = len(batches) + 1
+            only = PlannedTask(
+                seq,
+                level,
+                number,
+                Rule.SEQUENTIAL,
+                _placed_by(deps[seq], chains, level),
+                score=None if scores is None else scores[seq],
+            )
+            batches.append(Batch(number, level, (only,)))
     return Plan(
         tuple(batches),
         tuple(tuple(members) for members in generations),
-        tuple(seq for seq in graph.seqs if seq not in chains),
+        tuple(seq for seq in documents if seq in checked.completed),
         max_width,
         priority,
     )
