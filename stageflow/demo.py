@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._fileio import write_atomic
 from .engine import Orchestrator
-from .errors import GateFailed, UsageError
+from .errors import GateFailed, NotFound, UsageError
 from .examples import ORDER_MANAGEMENT
 from .executor import ExecutionEvent, ExecutionReport, TaskContext
 from .gates import Registry, StageContext
@@ -154,20 +154,25 @@ def _execute(
     feature: str,
     workflow: WorkflowSpec = EIGHT_STAGE,
     on_event: Optional[Callable[[ExecutionEvent], None]] = None,
-) -> Tuple[List[str], ExecutionReport]:
+) -> Tuple[List[str], Optional[ExecutionReport]]:
     """Run Stage 6 of ``feature`` with the executor and the simulated agent.
 
     Writes the batch completion summary where ``workflow`` puts it; returns the files
-    written (the summary, then each subtask file) and the report.
+    written (the summary, then each subtask file) and the report (``None`` when the
+    feature has no task files).
     """
     from .executor import execute
     from .tracker import TaskTracker
 
     tracker = TaskTracker(root=root)
-    report = execute(
-        tracker, feature, _SimulatedAgent(root), concurrency=4, backoff=0, on_event=on_event
-    )
-    written = [_write(root, _where(workflow, "execution-summary", feature), report.to_markdown())]
+    summary = _where(workflow, "execution-summary", feature)
+    try:
+        report = execute(
+            tracker, feature, _SimulatedAgent(root), concurrency=4, backoff=0, on_event=on_event
+        )
+    except NotFound:  # no task files: nothing to execute (the gate will say so)
+        return [_write(root, summary, f"# Execution of {feature}\n\nNo task files.\n")], None
+    written = [_write(root, summary, report.to_markdown())]
     for file in tracker.load(feature).subtasks:
         if file.seq in report.completed:
             written.append(file.location)
@@ -265,6 +270,7 @@ def run_demo(
         from .progress import ProgressLines
 
         report = _execute(root, feature, on_event=ProgressLines(lambda line: say(f"    {line}")))[1]
+        assert report is not None  # the tasks stage wrote the task files
         executions.append(report.to_dict())
         done = flow.complete(feature, "execution")
         step(

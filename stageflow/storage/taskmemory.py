@@ -112,7 +112,8 @@ class MemoryTaskStore:
             )
 
     def _encode(self, document: Mapping[str, Any]) -> Tuple[str, int]:
-        text = encode_task(document).decode("utf-8")  # the files store's rules exactly
+        # the files store's rules exactly, on one line (the format is never seen)
+        text = encode_task(document, indent=None).decode("utf-8")
         with self._guard:
             self._counter += 1
             return text, self._counter
