@@ -528,12 +528,24 @@ async def execute_async(
         is_async = _is_async(worker)
 
         async def attempt(subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
+            # Not asyncio.wait_for: the worker's own TimeoutError (a socket's, an inner
+            # wait_for's) must fail the attempt as itself, not pass for the time limit.
             if is_async:
-                call = worker(subtask, context)
+                call = asyncio.ensure_future(worker(subtask, context))
             else:
-                call = off_loop(call_worker, worker, subtask, context)
-            value = await asyncio.wait_for(call, timeout)
-            return as_result(value)
+                call = asyncio.ensure_future(off_loop(call_worker, worker, subtask, context))
+            try:
+                done, _ = await asyncio.wait({call}, timeout=timeout)
+            except BaseException:  # the run is cancelled: so is the attempt
+                call.cancel()
+                raise
+            if not done:
+                call.cancel()
+                await asyncio.wait({call})  # let it unwind, as wait_for does
+                raise _TimedOut
+            if call.cancelled():  # the worker raised CancelledError itself
+                raise _Cancelled("the attempt was cancelled")
+            return as_result(call.result())
 
         running: Dict[asyncio.Future[TaskResult], Tuple[str, float]] = {}
         try:
@@ -568,13 +580,26 @@ async def execute_async(
         return attrs.evolve(report, warnings=tuple(run.warnings))
 
 
+class _TimedOut(Exception):
+    """An async attempt ran past the executor's timeout."""
+
+
+class _Cancelled(Exception):
+    """An async worker raised ``CancelledError`` without the executor cancelling it."""
+
+
 def _settle_task(
     run: _Run, seq: str, task: asyncio.Future[TaskResult], now: float, began: float
 ) -> None:
+    if task.cancelled():  # pragma: no cover - attempt() turns a cancelled worker into _Cancelled
+        run.attempt_failed(seq, "the attempt was cancelled", False, now)
+        return
     error = task.exception()
     if error is None:
         run.succeeded(seq, task.result(), now - began)
-    elif isinstance(error, asyncio.TimeoutError):
+    elif isinstance(error, _TimedOut):
         run.attempt_failed(seq, f"timed out after {run.timeout:g} s", False, now)
+    elif isinstance(error, _Cancelled):
+        run.attempt_failed(seq, str(error), False, now)
     else:
         run.attempt_failed(seq, error_text(error), isinstance(error, PermanentFailure), now)

@@ -628,7 +628,6 @@ def test_an_async_attempt_past_its_timeout_is_cancelled(store: Any) -> None:
     assert [e.error for e in events if e.kind == "task_retried"] == ["timed out after 0.1 s"]
 
 
-@pytest.mark.xfail(reason="bug: a worker's TimeoutError is taken for the executor's", strict=True)
 def test_an_async_worker_raising_timeout_error_fails_its_attempt() -> None:
     # A worker's own TimeoutError (a socket timeout, an inner wait_for) is not the
     # executor's timeout: it must fail the attempt with its own message, not end the run.
@@ -645,7 +644,6 @@ def test_an_async_worker_raising_timeout_error_fails_its_attempt() -> None:
         assert report.outcome("01").error == "TimeoutError: the server did not answer"
 
 
-@pytest.mark.xfail(reason="bug: a worker's CancelledError ends the run", strict=True)
 def test_an_async_worker_raising_cancelled_error_fails_its_attempt() -> None:
     tracker = make(MemoryTaskStore(), sub("01"), sub("02"))
 
