@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import math
 import os
 import time
 from typing import (
@@ -333,9 +334,13 @@ def _check(
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise UsageError(f"retries must be an integer >= 0, not {retries!r}")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < math.inf  # an infinite wait overflows the thread waits
     ):
-        raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        raise UsageError(
+            f"timeout must be a finite number of seconds > 0 (None: none), not {timeout!r}"
+        )
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
     ):
@@ -503,6 +508,8 @@ async def execute_async(
     the loop is never blocked; events are delivered on the loop's thread.
     """
     policy = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    if concurrency is None:  # the asyncio runner has no pool to take a limit from
+        raise UsageError("concurrency must be an integer >= 1, not None")
     target = _tracker(tracker)
     loop = asyncio.get_running_loop()
 
