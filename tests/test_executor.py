@@ -1118,7 +1118,6 @@ def test_a_cycle_is_refused_before_anything_is_dispatched(tmp_path: Path, runner
     assert raw_files(tmp_path, FEATURE) == before
 
 
-@pytest.mark.xfail(reason="bug: Backoff.delay overflows", strict=True)
 def test_backoff_delays() -> None:
     policy = Backoff()
     assert [policy.delay(n) for n in (1, 2, 3, 7, 8)] == [1.0, 2.0, 4.0, 60.0, 60.0]
