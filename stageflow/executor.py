@@ -393,6 +393,10 @@ def execute(
         raise UsageError("the worker is a coroutine function: run it with execute_async")
     target = _tracker(tracker)
     limit = concurrency or getattr(executor, "_max_workers", None)
+    if executor is None and limit is None:
+        # ThreadPoolExecutor's own default: the run must know it, or it would hand the
+        # pool every ready subtask, marking in progress (and timing) ones that only queue
+        limit = min(32, (os.cpu_count() or 1) + 4)
     with target.store.lease(feature):
         run = _Run(
             target,
@@ -431,36 +435,46 @@ def _run_pool(
 ) -> None:
     # future -> (seq, dispatched at, deadline)
     running: Dict[concurrent.futures.Future[TaskResult], Tuple[str, float, Optional[float]]] = {}
+    # Timed-out attempts still at work: with a limit, each keeps its pool slot until it
+    # returns, so no new attempt is started (and timed) queued behind it.
+    abandoned: Set[concurrent.futures.Future[TaskResult]] = set()
     try:
         while True:
             now = time.monotonic()
-            free = limit - len(running) if limit else len(run.scheduler.order)
+            abandoned = {future for future in abandoned if not future.done()}
+            free = limit - len(running) - len(abandoned) if limit else len(run.scheduler.order)
             for seq, subtask, context in run.dispatch(free, now):
                 future = pool.submit(call_worker, worker, subtask, context)
                 deadline = now + run.timeout if run.timeout is not None else None
                 running[future] = (seq, now, deadline)
+                free -= 1
             run.deliver(on_event)
-            if not running:
-                due = run.next_due()
-                if run.finished or due is None:
+            if run.finished and not running:
+                return
+            due = run.next_due()
+            wakeups = [d for _, _, d in running.values() if d is not None]
+            if due is not None and free > 0:  # without a free slot, a retry waits for one
+                wakeups.append(due)
+            waiting = set(running) | abandoned
+            if not waiting:
+                if due is None:
                     return
                 time.sleep(max(0.0, due - now))
                 continue
-            wakeups = [d for _, _, d in running.values() if d is not None]
-            due = run.next_due()
-            if due is not None:
-                wakeups.append(due)
             wait = max(0.0, min(wakeups) - now) if wakeups else None
             done, _ = concurrent.futures.wait(
-                running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED
+                waiting, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED
             )
             now = time.monotonic()
             for future in done:
-                seq, began, _ = running.pop(future)
-                _settle(run, seq, future, now, began)
+                if future in running:
+                    seq, began, _ = running.pop(future)
+                    _settle(run, seq, future, now, began)
             for future, (seq, _began, deadline) in list(running.items()):
                 if deadline is not None and deadline <= now:
-                    future.cancel()  # abandoned: a running thread or process cannot be stopped
+                    # a running thread or process cannot be stopped: abandon the attempt
+                    if not future.cancel() and limit:
+                        abandoned.add(future)
                     del running[future]
                     run.attempt_failed(seq, f"timed out after {run.timeout:g} s", False, now)
             run.deliver(on_event)

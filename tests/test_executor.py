@@ -258,7 +258,6 @@ def test_concurrency_caps_a_larger_pool(tmp_path: Path) -> None:
     assert in_flight(events) == 2
 
 
-@pytest.mark.xfail(reason="bug: the default pool is handed every ready task", strict=True)
 def test_default_pool_dispatches_no_more_than_it_can_run(tmp_path: Path) -> None:
     # Every dispatch marks a subtask in progress and starts its timeout clock: the default
     # pool must not be handed more attempts than it has threads.
@@ -588,7 +587,6 @@ def test_a_thread_attempt_past_its_timeout_fails_and_is_retried(store: Any) -> N
     assert docs(tracker)["01"]["completion_summary"] == "attempt 2"
 
 
-@pytest.mark.xfail(reason="bug: a retry is queued behind its abandoned attempt", strict=True)
 def test_a_timed_out_attempt_keeps_its_pool_slot_busy(store: Any) -> None:
     # With one thread, the abandoned attempt still occupies it: the retry must wait for
     # the slot rather than start its timeout clock queued behind the stuck attempt.
