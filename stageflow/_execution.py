@@ -87,7 +87,11 @@ class Backoff:
 
     def delay(self, retry: int) -> float:
         """The wait in seconds before retry number ``retry``."""
-        return float(min(self.maximum, self.initial * self.factor ** (retry - 1)))
+        try:
+            wait = self.initial * self.factor ** (retry - 1)
+        except OverflowError:  # a long retry budget: factor ** n leaves the float range
+            wait = self.maximum if self.initial > 0 else 0.0
+        return float(min(self.maximum, wait))
 
 
 @attrs.frozen

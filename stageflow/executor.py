@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import math
 import os
 import time
 from typing import (
@@ -356,9 +357,13 @@ def _check(
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise UsageError(f"retries must be an integer >= 0, not {retries!r}")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout < math.inf  # an infinite wait overflows the thread waits
     ):
-        raise UsageError(f"timeout must be a number of seconds > 0, not {timeout!r}")
+        raise UsageError(
+            f"timeout must be a finite number of seconds > 0 (None: none), not {timeout!r}"
+        )
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
     ):
@@ -411,6 +416,10 @@ def execute(
         raise UsageError("the worker is a coroutine function: run it with execute_async")
     target = _tracker(tracker)
     limit = concurrency or getattr(executor, "_max_workers", None)
+    if executor is None and limit is None:
+        # ThreadPoolExecutor's own default: the run must know it, or it would hand the
+        # pool every ready subtask, marking in progress (and timing) ones that only queue
+        limit = min(32, (os.cpu_count() or 1) + 4)
     with target.store.lease(feature):
         run = _Run(
             target,
@@ -449,36 +458,46 @@ def _run_pool(
 ) -> None:
     # future -> (seq, dispatched at, deadline)
     running: Dict[concurrent.futures.Future[TaskResult], Tuple[str, float, Optional[float]]] = {}
+    # Timed-out attempts still at work: with a limit, each keeps its pool slot until it
+    # returns, so no new attempt is started (and timed) queued behind it.
+    abandoned: Set[concurrent.futures.Future[TaskResult]] = set()
     try:
         while True:
             now = time.monotonic()
-            free = limit - len(running) if limit else len(run.scheduler.order)
+            abandoned = {future for future in abandoned if not future.done()}
+            free = limit - len(running) - len(abandoned) if limit else len(run.scheduler.order)
             for seq, subtask, context in run.dispatch(free, now):
                 future = pool.submit(call_worker, worker, subtask, context)
                 deadline = now + run.timeout if run.timeout is not None else None
                 running[future] = (seq, now, deadline)
+                free -= 1
             run.deliver(on_event)
-            if not running:
-                due = run.next_due()
-                if run.finished or due is None:
+            if run.finished and not running:
+                return
+            due = run.next_due()
+            wakeups = [d for _, _, d in running.values() if d is not None]
+            if due is not None and free > 0:  # without a free slot, a retry waits for one
+                wakeups.append(due)
+            waiting = set(running) | abandoned
+            if not waiting:
+                if due is None:
                     return
                 time.sleep(max(0.0, due - now))
                 continue
-            wakeups = [d for _, _, d in running.values() if d is not None]
-            due = run.next_due()
-            if due is not None:
-                wakeups.append(due)
             wait = max(0.0, min(wakeups) - now) if wakeups else None
             done, _ = concurrent.futures.wait(
-                running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED
+                waiting, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED
             )
             now = time.monotonic()
             for future in done:
-                seq, began, _ = running.pop(future)
-                _settle(run, seq, future, now, began)
+                if future in running:
+                    seq, began, _ = running.pop(future)
+                    _settle(run, seq, future, now, began)
             for future, (seq, _began, deadline) in list(running.items()):
                 if deadline is not None and deadline <= now:
-                    future.cancel()  # abandoned: a running thread or process cannot be stopped
+                    # a running thread or process cannot be stopped: abandon the attempt
+                    if not future.cancel() and limit:
+                        abandoned.add(future)
                     del running[future]
                     run.attempt_failed(seq, f"timed out after {run.timeout:g} s", False, now)
             run.recount(now)
@@ -527,6 +546,8 @@ async def execute_async(
     the loop is never blocked; events are delivered on the loop's thread.
     """
     policy = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    if concurrency is None:  # the asyncio runner has no pool to take a limit from
+        raise UsageError("concurrency must be an integer >= 1, not None")
     target = _tracker(tracker)
     loop = asyncio.get_running_loop()
 
@@ -552,12 +573,24 @@ async def execute_async(
         is_async = _is_async(worker)
 
         async def attempt(subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
+            # Not asyncio.wait_for: the worker's own TimeoutError (a socket's, an inner
+            # wait_for's) must fail the attempt as itself, not pass for the time limit.
             if is_async:
-                call = worker(subtask, context)
+                call = asyncio.ensure_future(worker(subtask, context))
             else:
-                call = off_loop(call_worker, worker, subtask, context)
-            value = await asyncio.wait_for(call, timeout)
-            return as_result(value)
+                call = asyncio.ensure_future(off_loop(call_worker, worker, subtask, context))
+            try:
+                done, _ = await asyncio.wait({call}, timeout=timeout)
+            except BaseException:  # the run is cancelled: so is the attempt
+                call.cancel()
+                raise
+            if not done:
+                call.cancel()
+                await asyncio.wait({call})  # let it unwind, as wait_for does
+                raise _TimedOut
+            if call.cancelled():  # the worker raised CancelledError itself
+                raise _Cancelled("the attempt was cancelled")
+            return as_result(call.result())
 
         running: Dict[asyncio.Future[TaskResult], Tuple[str, float]] = {}
         try:
@@ -593,13 +626,26 @@ async def execute_async(
         return attrs.evolve(report, warnings=tuple(run.warnings))
 
 
+class _TimedOut(Exception):
+    """An async attempt ran past the executor's timeout."""
+
+
+class _Cancelled(Exception):
+    """An async worker raised ``CancelledError`` without the executor cancelling it."""
+
+
 def _settle_task(
     run: _Run, seq: str, task: asyncio.Future[TaskResult], now: float, began: float
 ) -> None:
+    if task.cancelled():  # pragma: no cover - attempt() turns a cancelled worker into _Cancelled
+        run.attempt_failed(seq, "the attempt was cancelled", False, now)
+        return
     error = task.exception()
     if error is None:
         run.succeeded(seq, task.result(), now - began)
-    elif isinstance(error, asyncio.TimeoutError):
+    elif isinstance(error, _TimedOut):
         run.attempt_failed(seq, f"timed out after {run.timeout:g} s", False, now)
+    elif isinstance(error, _Cancelled):
+        run.attempt_failed(seq, str(error), False, now)
     else:
         run.attempt_failed(seq, error_text(error), isinstance(error, PermanentFailure), now)
