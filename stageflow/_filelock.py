@@ -7,10 +7,11 @@ module of its own so that read-only commands never import :mod:`threading`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from contextlib import contextmanager
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Set
 
 try:
     import fcntl
@@ -64,24 +65,48 @@ def file_lock(path: str) -> Iterator[None]:
                     os.close(fd)
 
 
+# Descriptors of the leases this process holds: a forked child closes its copies at once, so
+# that pool workers forked during a run never keep a lease alive after their parent.
+_leases: Set[int] = set()
+
+
+def _close_leases_in_child() -> None:
+    for fd in _leases:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _leases.clear()
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_close_leases_in_child)
+
+
 @contextmanager
 def try_file_lock(path: str) -> Iterator[bool]:
     """Try to hold an exclusive lock on ``path`` for the ``with`` block, without waiting.
 
     Yields whether the lock was taken. Unlike :func:`file_lock` it is not re-entrant: a
     second attempt in the same process fails too, since every attempt opens the file
-    anew. The lock dies with its holder's process.
+    anew. The lock dies with its holder's process, and children forked meanwhile do not
+    inherit it.
     """
     key = os.path.abspath(path)
     os.makedirs(os.path.dirname(key), exist_ok=True)
-    fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(key, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    taken = True
     try:
-        taken = True
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 taken = False
+        if taken:
+            _leases.add(fd)
         yield taken
     finally:
-        os.close(fd)  # closing the last descriptor releases the lock
+        _leases.discard(fd)
+        try:
+            if taken and fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)  # released even if a child kept a copy
+        finally:
+            os.close(fd)

@@ -211,6 +211,16 @@ class Scheduler:
                     skipped.append((other, why))
         return skipped
 
+    def stop(self, reason: str) -> List[Tuple[str, str]]:
+        """Skip every task not running now (waiting, or waiting to retry); returns them."""
+        stopped = []
+        for seq in self.order:
+            if self.state[seq] in (WAITING, RETRYING):
+                self._due.pop(seq, None)
+                self._settle(seq, SKIPPED, reason)
+                stopped.append((seq, reason))
+        return stopped
+
     def skip(self, seq: str, reason: str) -> List[Tuple[str, str]]:
         """Skip a task that has not been dispatched (and its dependents); returns every task
         skipped, ``seq`` first, with its reason."""

@@ -166,7 +166,8 @@ class _Run:
             fail_fast=fail_fast,
         )
         self.already = tuple(seq for seq in documents if seq not in planned)
-        self.tries: Dict[str, int] = {}
+        self.tries: Dict[str, int] = {}  # attempts in this run
+        self.attempt_of: Dict[str, int] = {}  # the last attempt's number (across runs)
         self.summaries: Dict[str, str] = {}
         self.errors: Dict[str, str] = {}
         self.data: Dict[str, Any] = {}
@@ -244,6 +245,7 @@ class _Run:
                 continue
             self._moved = True
             self.tries[seq] = self.tries.get(seq, 0) + 1
+            self.attempt_of[seq] = attempts_of(moved.subtask)
             context = TaskContext(
                 self.feature, seq, attempts_of(moved.subtask), self.agent, self.timeout
             )
@@ -276,7 +278,7 @@ class _Run:
             return
         delay = self.backoff.delay(tries)
         self.scheduler.attempt_failed(seq, now + delay)
-        self._emit("task_retried", seq, error=error, delay=delay, attempt=tries)
+        self._emit("task_retried", seq, error=error, delay=delay, attempt=self.attempt_of[seq])
 
     def _give_up(self, seq: str, error: str, write: bool = True) -> None:
         self.errors[seq] = error
@@ -303,6 +305,11 @@ class _Run:
             self.warnings.extend(self.tracker.recount(self.feature)[1])
         except (StageflowError, OSError) as exc:
             self.warnings.append(f"the counts of task.json were not updated: {exc}")
+
+    def stop(self, reason: str) -> None:
+        """Skip every subtask not running now (those waiting to retry stay in progress on
+        disk, for the next run to resume)."""
+        self._skipped(self.scheduler.stop(reason))
 
     def finish(self) -> ExecutionReport:
         self.recount(time.monotonic(), final=True)
@@ -405,8 +412,12 @@ def execute(
     ``tracker`` is a :class:`~stageflow.TaskTracker` or a project root. ``executor`` is any
     :class:`concurrent.futures.Executor` (it is not shut down); without one, a thread pool of
     ``concurrency`` threads is made for the run. At most ``concurrency`` attempts run at
-    once (default: the executor's ``max_workers`` when it has one, else no limit besides
-    the plan's). ``backoff`` may be a number: the first wait, doubling. The rest is
+    once; by default the executor's ``max_workers`` when it has one (thread and process
+    pools), ``min(32, cpus + 4)`` for the pool made here, and no limit besides the plan's
+    for an executor without one (Dask: its cluster queues the work). A timed-out attempt
+    keeps its slot until its worker returns; when every slot is held so for one more
+    ``timeout``, the subtasks not started are skipped and the run ends rather than hang.
+    ``backoff`` may be a number: the first wait, doubling. The rest is
     described in the module docstring. Raises :class:`~stageflow.errors.ConflictError` when
     another executor runs the feature, and what planning raises
     (:class:`~stageflow.planner.PlanError`, a cycle) before anything is dispatched.
@@ -483,6 +494,19 @@ def _run_pool(
                 if due is None:
                     return
                 time.sleep(max(0.0, due - now))
+                continue
+            if not running and free <= 0 and run.timeout is not None:
+                # every slot is held by a timed-out attempt: give them one more timeout
+                back, _ = concurrent.futures.wait(
+                    abandoned, timeout=run.timeout, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                if not back:
+                    run.stop(
+                        f"not started: all {len(abandoned)} worker slots are held by "
+                        "timed-out attempts that did not return"
+                    )
+                    run.deliver(on_event)
+                    return
                 continue
             wait = max(0.0, min(wakeups) - now) if wakeups else None
             done, _ = concurrent.futures.wait(
