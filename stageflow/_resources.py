@@ -26,6 +26,7 @@ _CANDIDATE_DIRS = (
 
 SCHEMA_NAMES: Tuple[str, ...] = (
     "run",
+    "workflow",
     "task",
     "subtask",
     "contexts",
@@ -38,8 +39,16 @@ SCHEMA_NAMES: Tuple[str, ...] = (
 
 def read_schema_text(name: str) -> str:
     """The text of the packaged schema ``name`` (for example ``"run"``)."""
-    filename = f"{name}.schema.json"
-    for folder in _CANDIDATE_DIRS:
+    return _read_packaged("schemas", f"{name}.schema.json", _CANDIDATE_DIRS)
+
+
+def read_workflow_text(name: str) -> str:
+    """The text of the built-in workflow document ``name`` (``stageflow/workflows/``)."""
+    return _read_packaged("workflows", f"{name}.json", (os.path.join(_PACKAGE_DIR, "workflows"),))
+
+
+def _read_packaged(kind: str, filename: str, folders: Tuple[str, ...]) -> str:
+    for folder in folders:
         path = os.path.join(folder, filename)
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as handle:
@@ -47,12 +56,12 @@ def read_schema_text(name: str) -> str:
     from importlib import resources  # zip imports and other loaders
 
     if hasattr(resources, "files"):  # Python >= 3.9
-        return (resources.files("stageflow") / "schemas" / filename).read_text(encoding="utf-8")
+        return (resources.files("stageflow") / kind / filename).read_text(encoding="utf-8")
     import pkgutil  # Python 3.8
 
-    data = pkgutil.get_data("stageflow", f"schemas/{filename}")
+    data = pkgutil.get_data("stageflow", f"{kind}/{filename}")
     if data is None:
-        raise FileNotFoundError(f"stageflow/schemas/{filename}")
+        raise FileNotFoundError(f"stageflow/{kind}/{filename}")
     return data.decode("utf-8")
 
 

@@ -22,12 +22,21 @@ from . import lifecycle
 from ._fileio import fsync_dir
 from ._rundoc import check_before_write
 from ._time import SystemClock
-from .errors import GateFailed, NotFound, Refused, RuleViolation, StateFileError, UsageError
+from .errors import (
+    GateFailed,
+    NotFound,
+    Refused,
+    RuleViolation,
+    StateFileError,
+    UsageError,
+    WorkflowDefinitionError,
+)
 from .findings import Finding, Verdict
 from .gates import (
     ENTRY,
     EXIT,
     GateRegistration,
+    HookRegistration,
     Registry,
     StageContext,
     evaluate_gate,
@@ -123,6 +132,7 @@ class Orchestrator:
         # Runs this orchestrator decoded or wrote, by (location, revision): a revision names
         # one exact content, so a hit skips re-checking and re-structuring the document.
         self._decoded: OrderedDict[Tuple[str, str], Tuple[WorkflowSpec, RunState]] = OrderedDict()
+        self._check_workflows()
         known = {key for w in self.workflows.values() for key in w.keys}
         unknown = [key for key in self.registry.stages if key not in known]
         if unknown:
@@ -130,6 +140,25 @@ class Orchestrator:
                 f"gates or hooks registered for unknown stage(s) {', '.join(unknown)}; "
                 f"known stages: {', '.join(sorted(known))}"
             )
+
+    def _check_workflows(self) -> None:
+        """Refuse workflows whose gate or hook names the registry cannot resolve, and those
+        this engine cannot run (phases, disabled stages)."""
+        from .workflow_doc import unknown_names
+
+        problems = []
+        for spec in self.workflows.values():
+            problems += [f"workflow {spec.name!r}: {p}" for p in unknown_names(spec, self.registry)]
+            for stage in spec.stages:
+                if stage.phases or not stage.enabled:
+                    what = "has phases" if stage.phases else "is disabled"
+                    problems.append(
+                        f"workflow {spec.name!r}: stage {stage.key!r} {what}, which this "
+                        "engine does not run: it runs workflows of enabled stages without "
+                        "phases"
+                    )
+        if problems:
+            raise WorkflowDefinitionError(problems)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -241,7 +270,40 @@ class Orchestrator:
             from .content_gates import default_gates
 
             builtin = default_gates(spec, spec.stage(key).key)
-        return self.registry.gates_for(key, ENTRY) + builtin + self.registry.gates_for(key, EXIT)
+        stage = spec.stage(key)
+        return (
+            self.registry.gates_for(key, ENTRY)
+            + self._named_gates(stage.key, stage.entry_gates, ENTRY)
+            + builtin
+            + self._named_gates(stage.key, stage.exit_gates, EXIT)
+            + self.registry.gates_for(key, EXIT)
+        )
+
+    def _named_gates(
+        self, key: str, names: Tuple[str, ...], kind: str
+    ) -> Tuple[GateRegistration, ...]:
+        """The gates a stage names, from the registry, else the content gates."""
+        found = []
+        for name in names:
+            defined = self.registry.named_gate(name)
+            if defined is None:
+                from .content_gates import CONTENT_GATES  # checked at construction
+
+                content = next(g for g in CONTENT_GATES.values() if g.name == name)
+                defined = (content.gate, content.overridable)
+            found.append(GateRegistration(key, name, defined[0], kind, defined[1]))
+        return tuple(found)
+
+    def compensations_for(self, spec: WorkflowSpec, key: str) -> Tuple[HookRegistration, ...]:
+        """The compensation hooks of stage ``key``: those registered for it, then those its
+        definition names (:attr:`~stageflow.workflow.StageSpec.compensations`)."""
+        stage = spec.stage(key)
+        named = []
+        for name in stage.compensations:
+            hook = self.registry.named_hook(name)
+            assert hook is not None  # checked at construction
+            named.append(HookRegistration(stage.key, name, hook))
+        return self.registry.compensations_for(stage.key) + tuple(named)
 
     def _context(
         self,
@@ -393,7 +455,7 @@ class Orchestrator:
         def decide(spec: WorkflowSpec, run: RunState) -> Event:
             key = spec.stage(stage).key
             who = self._actor(actor)
-            hooked = [k for k in spec.keys if self.registry.compensations_for(k)]
+            hooked = [k for k in spec.keys if self.compensations_for(spec, k)]
             rules = lifecycle.check_rollback(spec, run, key, hooked)
             if not all(v.passed for v in rules):
                 return lifecycle.decide(
@@ -403,7 +465,7 @@ class Orchestrator:
             ran: List[str] = []
             for record in scope:
                 context = self._context(spec, run, record.key, record.outputs, why)
-                for hook in reversed(self.registry.compensations_for(record.key)):
+                for hook in reversed(self.compensations_for(spec, record.key)):
                     try:
                         hook.hook(context)
                     except Exception as exc:

@@ -19,14 +19,14 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import attrs
 
 from .errors import UsageError
 from .findings import Finding, Verdict
 from .run import RunState
-from .workflow import StageSpec, WorkflowSpec
+from .workflow import KEY_PATTERN, StageSpec, WorkflowSpec
 
 __all__ = [
     "Gate",
@@ -115,6 +115,51 @@ class Registry:
     def __init__(self) -> None:
         self._gates: Dict[str, List[GateRegistration]] = {}
         self._hooks: Dict[str, List[HookRegistration]] = {}
+        self._named_gates: Dict[str, Tuple[Gate, bool]] = {}
+        self._named_hooks: Dict[str, Hook] = {}
+
+    # -- named gates and hooks, for workflow documents --------------------------------
+
+    def define_gate(self, name: str, gate: Gate, *, overridable: bool = True) -> None:
+        """Make ``gate`` known as ``name``, for the ``gates`` of workflow documents (and
+        :attr:`StageSpec.entry_gates` / :attr:`StageSpec.exit_gates`)."""
+        self._define(name, gate, "gate", self._named_gates)
+        self._named_gates[name] = (gate, overridable)
+
+    def define_hook(self, name: str, hook: Hook) -> None:
+        """Make ``hook`` known as ``name``, for the ``compensations`` of workflow documents
+        (:attr:`StageSpec.compensations`)."""
+        self._define(name, hook, "hook", self._named_hooks)
+        self._named_hooks[name] = hook
+
+    @staticmethod
+    def _define(name: str, fn: object, what: str, known: Mapping[str, object]) -> None:
+        if not isinstance(name, str) or not KEY_PATTERN.match(name):
+            raise UsageError(
+                f"a {what} name is lowercase letters, digits, '-' or '_', not {name!r}"
+            )
+        if not callable(fn):
+            raise UsageError(f"{what} {name!r} is not callable: {fn!r}")
+        if name in known:
+            raise UsageError(f"a {what} named {name!r} is already defined")
+
+    def named_gate(self, name: str) -> Optional[Tuple[Gate, bool]]:
+        """The gate defined as ``name`` and whether it is overridable, or ``None``."""
+        return self._named_gates.get(name)
+
+    def named_hook(self, name: str) -> Optional[Hook]:
+        """The hook defined as ``name``, or ``None``."""
+        return self._named_hooks.get(name)
+
+    @property
+    def gate_names(self) -> Tuple[str, ...]:
+        """The names of the gates defined with :meth:`define_gate`, sorted."""
+        return tuple(sorted(self._named_gates))
+
+    @property
+    def hook_names(self) -> Tuple[str, ...]:
+        """The names of the hooks defined with :meth:`define_hook`, sorted."""
+        return tuple(sorted(self._named_hooks))
 
     def add_gate(
         self,

@@ -7,17 +7,31 @@ A :class:`WorkflowSpec` is plain data. The engine works for any ordered list of 
 from __future__ import annotations
 
 import re
-from typing import Iterable, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple, Union
 
 import attrs
 
 from .errors import UnknownStage, UsageError, WorkflowDefinitionError
 
-__all__ = ["EIGHT_STAGE", "Output", "StageSpec", "WorkflowSpec", "builtin_workflows"]
+__all__ = [
+    "EIGHT_STAGE",
+    "PHASE_KINDS",
+    "Output",
+    "PhaseSpec",
+    "StageSpec",
+    "WorkflowSpec",
+    "builtin_workflows",
+]
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*\Z")  # \Z: "$" would accept a final newline
 WORKFLOW_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*\Z")
 _NAME_RULE = "must be lowercase letters, digits, '-' or '_', starting with a letter"
+PHASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+#: The kinds of phase: ``work`` (one agent), ``dispatch`` (fan-out over the planner's
+#: batches), ``review`` (a review/fix loop), ``inline`` (recorded, never dispatched) and
+#: ``command`` (runs a command).
+PHASE_KINDS: Tuple[str, ...] = ("work", "dispatch", "review", "inline", "command")
 
 
 def _tuple_of_str(value: object) -> Tuple[str, ...]:
@@ -31,6 +45,10 @@ def _outputs(items: Iterable[Output]) -> Tuple[Output, ...]:
 
 
 def _stages(items: Iterable[StageSpec]) -> Tuple[StageSpec, ...]:
+    return tuple(items)
+
+
+def _phases(items: Iterable[PhaseSpec]) -> Tuple[PhaseSpec, ...]:
     return tuple(items)
 
 
@@ -102,6 +120,22 @@ def output_path_problem(path: str) -> Optional[str]:
 
 
 @attrs.frozen
+class PhaseSpec:
+    """One phase of a stage: a step with an ``id`` (a string such as ``"1.1"``; phases run in
+    the order of their list, never of their ids), a ``name``, a ``kind`` (one of
+    :data:`PHASE_KINDS`), an ``enabled`` flag, the ``agent`` that does it and, for a
+    ``command`` phase, the ``command`` (an argument list, run without a shell)."""
+
+    id: str
+    name: str
+    kind: str = "work"
+    enabled: bool = True
+    description: str = ""
+    agent: str = ""
+    command: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+
+
+@attrs.frozen
 class StageSpec:
     """One stage of a workflow.
 
@@ -113,6 +147,14 @@ class StageSpec:
     override (gating rule 4 for contracts). ``rollback_requires_hook`` set to ``True`` refuses
     to roll back the completed stage unless a compensation hook is registered and succeeds
     (gating rule 5 for a release).
+
+    ``entry_gates``, ``exit_gates`` and ``compensations`` name gates and hooks that the
+    application defines in its :class:`~stageflow.gates.Registry`
+    (:meth:`~stageflow.gates.Registry.define_gate`) or that stageflow ships (the content
+    gates' names); names are resolved when an orchestrator is made, never imported.
+    ``enabled`` and ``phases`` describe the stage for workflow documents; the engine runs
+    only workflows whose stages are all enabled and have no phases yet, and refuses the
+    others when an orchestrator is made.
     """
 
     key: str
@@ -125,6 +167,11 @@ class StageSpec:
     supporting_agents: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     exit_overridable: bool = True
     rollback_requires_hook: bool = False
+    enabled: bool = True
+    phases: Tuple[PhaseSpec, ...] = attrs.field(default=(), converter=_phases)
+    entry_gates: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    exit_gates: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    compensations: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
 
 @attrs.frozen(cache_hash=True)
@@ -246,6 +293,8 @@ def _definition_problems(spec: WorkflowSpec) -> list[str]:
         problems.append("a workflow needs at least one stage")
     seen: dict[str, int] = {}
     artifacts: dict[str, str] = {}
+    phase_ids: Dict[str, str] = {}
+    disabled: Set[str] = set()
     for position, stage in enumerate(spec.stages, start=1):
         if not isinstance(stage, StageSpec):
             message = f"stage {position} is not a StageSpec"  # type: ignore[unreachable]
@@ -283,7 +332,57 @@ def _definition_problems(spec: WorkflowSpec) -> list[str]:
                 )
             else:
                 artifacts[name] = stage.key
+        problems.extend(_phase_problems(stage, phase_ids))
+        for field in ("entry_gates", "exit_gates", "compensations"):
+            names = getattr(stage, field)
+            for name in names:
+                if not isinstance(name, str) or not KEY_PATTERN.match(name):
+                    problems.append(f"stage {stage.key!r}: {field} name {name!r} {_NAME_RULE}")
+            if len(set(names)) != len(names):
+                problems.append(f"stage {stage.key!r}: {field} names a gate or hook twice")
+        for prerequisite in stage.prerequisites:
+            if prerequisite in disabled and stage.enabled:
+                problems.append(
+                    f"stage {stage.key!r} is unreachable: its prerequisite {prerequisite!r} "
+                    "is disabled"
+                )
+        if not stage.enabled:
+            disabled.add(stage.key)
         seen.setdefault(stage.key, position)
+    if spec.stages and len(disabled) == len(spec.stages):
+        problems.append("every stage is disabled: a run would have nothing to do")
+    return problems
+
+
+def _phase_problems(stage: StageSpec, seen: Dict[str, str]) -> List[str]:
+    """The problems of ``stage``'s phases; ``seen`` maps phase ids to their stage keys."""
+    problems: List[str] = []
+    for number, phase in enumerate(stage.phases, start=1):
+        where = f"stage {stage.key!r} phase {number}"
+        if not isinstance(phase, PhaseSpec):
+            problems.append(f"{where} is not a PhaseSpec")  # type: ignore[unreachable]
+            continue
+        if not isinstance(phase.id, str) or not PHASE_ID_PATTERN.match(phase.id):
+            problems.append(
+                f"{where}: id {phase.id!r} must be letters, digits, '.', '-' or '_', "
+                "starting with a letter or digit"
+            )
+        elif phase.id in seen:
+            problems.append(
+                f"{where}: duplicate phase id {phase.id!r} (also in stage {seen[phase.id]!r})"
+            )
+        else:
+            seen[phase.id] = stage.key
+        if not isinstance(phase.name, str) or not phase.name.strip():
+            problems.append(f"{where}: a phase needs a name")
+        if phase.kind not in PHASE_KINDS:
+            problems.append(f"{where}: kind {phase.kind!r} is not one of {', '.join(PHASE_KINDS)}")
+        elif phase.kind == "command" and not phase.command:
+            problems.append(f"{where}: a command phase needs a command")
+        elif phase.kind != "command" and phase.command:
+            problems.append(f"{where}: only a command phase has a command")
+    if stage.phases and not any(p.enabled for p in stage.phases if isinstance(p, PhaseSpec)):
+        problems.append(f"stage {stage.key!r}: every phase is disabled")
     return problems
 
 
@@ -294,191 +393,134 @@ def check_feature_name(feature: str) -> str:
     return check_feature(feature)
 
 
-def _linear(*stages: StageSpec) -> Tuple[StageSpec, ...]:
-    """Give every stage after the first the previous stage as its prerequisite."""
-    chained = [stages[0]]
-    for previous, stage in zip(stages, stages[1:]):
-        chained.append(attrs.evolve(stage, prerequisites=(previous.key,)))
-    return tuple(chained)
+def spec_from_document(document: Mapping[str, Any]) -> WorkflowSpec:
+    """The :class:`WorkflowSpec` of a workflow document that passed
+    ``schemas/workflow.schema.json`` (see :func:`stageflow.workflow_doc.load_workflow`,
+    which checks it first); raises :class:`WorkflowDefinitionError` for what the schema
+    cannot see (duplicate keys and ids, unreachable stages, ...)."""
+    stages = []
+    for stage in document["stages"]:
+        gates = stage.get("gates", {})
+        stages.append(
+            StageSpec(
+                key=stage["key"],
+                name=stage["name"],
+                goal=stage.get("goal", ""),
+                prerequisites=stage.get("prerequisites", ()),
+                outputs=tuple(
+                    Output(o["description"], o.get("path"), o.get("artifact"))
+                    for o in stage.get("outputs", ())
+                ),
+                criteria=stage.get("criteria", ()),
+                primary_agent=stage.get("primary_agent", ""),
+                supporting_agents=stage.get("supporting_agents", ()),
+                exit_overridable=stage.get("exit_overridable", True),
+                rollback_requires_hook=stage.get("rollback_requires_hook", False),
+                enabled=stage.get("enabled", True),
+                phases=tuple(
+                    PhaseSpec(
+                        id=p["id"],
+                        name=p["name"],
+                        kind=p.get("kind", "work"),
+                        enabled=p.get("enabled", True),
+                        description=p.get("description", ""),
+                        agent=p.get("agent", ""),
+                        command=p.get("command", ()),
+                    )
+                    for p in stage.get("phases", ())
+                ),
+                entry_gates=gates.get("entry", ()),
+                exit_gates=gates.get("exit", ()),
+                compensations=stage.get("compensations", ()),
+            )
+        )
+    return WorkflowSpec(
+        name=document["name"],
+        stages=stages,
+        title=document.get("title", ""),
+        description=document.get("description", ""),
+    )
 
 
-EIGHT_STAGE = WorkflowSpec(
-    name="eight-stage",
-    title="Multi-Stage Orchestration Workflow",
-    description="The 8-stage feature-delivery workflow: architecture to release.",
-    stages=_linear(
-        StageSpec(
-            key="architecture",
-            name="Architecture Decomposition",
-            goal="Break down the system into logical components and define boundaries",
-            outputs=(
-                Output(
-                    "Bounded contexts: components, responsibilities, boundaries and "
-                    "integration points",
-                    ".tmp/tasks/{feature}/contexts.json",
-                    "contexts",
-                ),
-                Output("Architecture overview document"),
-            ),
-            criteria=(
-                "All major components identified",
-                "Component boundaries clearly defined",
-                "Integration points documented",
-                "Technical approach validated",
-            ),
-            primary_agent="OpenCoder",
-            supporting_agents=("ContextScout",),
-        ),
-        StageSpec(
-            key="stories",
-            name="Story Mapping",
-            goal="Map user journeys and translate them into user stories",
-            outputs=(
-                Output(
-                    "Story map: personas, journeys and stories with acceptance criteria",
-                    ".tmp/planning/{feature}/map.json",
-                    "story-map",
-                ),
-            ),
-            criteria=(
-                "All user journeys documented",
-                "Stories written with acceptance criteria",
-                "Stories organized by priority",
-                "Dependencies identified",
-            ),
-            primary_agent="OpenCoder",
-            supporting_agents=("ContextScout",),
-        ),
-        StageSpec(
-            key="prioritization",
-            name="Prioritization",
-            goal="Sequence work based on value, risk, and dependencies",
-            outputs=(
-                Output(
-                    "Prioritized story backlog (RICE / WSJF scores, phases)",
-                    ".tmp/planning/{feature}/prioritized.json",
-                    "backlog",
-                ),
-                Output("Risk assessment matrix"),
-                Output("Phased execution plan"),
-            ),
-            criteria=(
-                "All stories prioritized",
-                "Dependencies mapped",
-                "Execution phases defined",
-                "Critical path identified",
-            ),
-            primary_agent="OpenCoder",
-        ),
-        StageSpec(
-            key="tasks",
-            name="Enhanced Task Breakdown",
-            goal="Transform stories into atomic, executable tasks",
-            outputs=(
-                Output("Feature task file", ".tmp/tasks/{feature}/task.json", "task"),
-                Output("Subtask files", ".tmp/tasks/{feature}/subtask_*.json", "subtasks"),
-            ),
-            criteria=(
-                "All tasks defined with clear objectives",
-                "Dependencies mapped correctly",
-                "Parallel batches identified",
-                "Task JSON validated",
-            ),
-            primary_agent="TaskManager",
-            supporting_agents=("ContextScout", "ExternalScout"),
-        ),
-        StageSpec(
-            key="contracts",
-            name="Contract Definition",
-            goal="Define interfaces and integration contracts before implementation",
-            outputs=(
-                Output(
-                    "Contracts for every integration point",
-                    ".tmp/contracts/{feature}/**/contract.json",
-                    "contracts",
-                ),
-                Output("Type definitions and integration documentation"),
-            ),
-            criteria=(
-                "All integration points have contracts",
-                "Contracts validated against architecture",
-                "Type definitions complete",
-                "Documentation written",
-            ),
-            primary_agent="OpenCoder",
-            supporting_agents=("CoderAgent",),
-            exit_overridable=False,
-        ),
-        StageSpec(
-            key="execution",
-            name="Parallel Execution",
-            goal="Execute independent tasks simultaneously",
-            outputs=(
-                Output(
-                    "Batch completion summary",
-                    ".tmp/execution/{feature}/summary.md",
-                    "execution-summary",
-                ),
-                Output("Implemented deliverables for all tasks"),
-                Output("Self-review reports"),
-            ),
-            criteria=(
-                "All tasks completed successfully",
-                "Deliverables verified",
-                "Acceptance criteria met",
-                "No blocking failures",
-            ),
-            primary_agent="BatchExecutor",
-            supporting_agents=("CoderAgent", "ContextScout", "ExternalScout"),
-        ),
-        StageSpec(
-            key="integration",
-            name="Integration & Validation",
-            goal="Integrate components and validate the system works as a whole",
-            outputs=(
-                Output(
-                    "Validation report", ".tmp/validation/{feature}-report.md", "validation-report"
-                ),
-                Output("Integration test results"),
-                Output("Issue resolution log"),
-            ),
-            criteria=(
-                "All components integrated",
-                "Integration tests passing",
-                "Acceptance criteria met",
-                "System validated end-to-end",
-            ),
-            primary_agent="OpenCoder",
-            supporting_agents=("CoderAgent", "TestEngineer"),
-        ),
-        StageSpec(
-            key="release",
-            name="Release & Learning",
-            goal="Deploy to production and capture insights",
-            outputs=(
-                Output(
-                    "Release notes", ".tmp/releases/{feature}/release-notes.md", "release-notes"
-                ),
-                Output(
-                    "Lessons learned document",
-                    "docs/retrospectives/{feature}.md",
-                    "lessons-learned",
-                ),
-                Output("Deployed feature"),
-                Output("Updated standards and patterns"),
-            ),
-            criteria=(
-                "Feature deployed successfully",
-                "Production validated",
-                "Insights documented",
-                "Team aligned on learnings",
-            ),
-            primary_agent="OpenCoder",
-            rollback_requires_hook=True,
-        ),
-    ),
-)
-"""The built-in 8-stage workflow of the seed documents, with its default output locations."""
+def spec_to_document(spec: WorkflowSpec) -> Dict[str, Any]:
+    """The workflow document of ``spec``: what :func:`spec_from_document` reads back to an
+    equal spec. Fields at their default values are left out."""
+    document: Dict[str, Any] = {"name": spec.name}
+    if spec.title:
+        document["title"] = spec.title
+    if spec.description:
+        document["description"] = spec.description
+    document["stages"] = [_stage_document(stage) for stage in spec.stages]
+    return document
+
+
+def _stage_document(stage: StageSpec) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"key": stage.key, "name": stage.name}
+    if stage.goal:
+        out["goal"] = stage.goal
+    if not stage.enabled:
+        out["enabled"] = False
+    if stage.prerequisites:
+        out["prerequisites"] = list(stage.prerequisites)
+    if stage.outputs:
+        out["outputs"] = [
+            {
+                "description": o.description,
+                **({"path": o.path} if o.path is not None else {}),
+                **({"artifact": o.artifact} if o.artifact is not None else {}),
+            }
+            for o in stage.outputs
+        ]
+    if stage.criteria:
+        out["criteria"] = list(stage.criteria)
+    if stage.primary_agent:
+        out["primary_agent"] = stage.primary_agent
+    if stage.supporting_agents:
+        out["supporting_agents"] = list(stage.supporting_agents)
+    if not stage.exit_overridable:
+        out["exit_overridable"] = False
+    if stage.rollback_requires_hook:
+        out["rollback_requires_hook"] = True
+    gates = {"entry": list(stage.entry_gates), "exit": list(stage.exit_gates)}
+    gates = {kind: names for kind, names in gates.items() if names}
+    if gates:
+        out["gates"] = gates
+    if stage.compensations:
+        out["compensations"] = list(stage.compensations)
+    if stage.phases:
+        out["phases"] = [_phase_document(phase) for phase in stage.phases]
+    return out
+
+
+def _phase_document(phase: PhaseSpec) -> Dict[str, Any]:
+    out: Dict[str, Any] = {"id": phase.id, "name": phase.name, "kind": phase.kind}
+    if not phase.enabled:
+        out["enabled"] = False
+    if phase.description:
+        out["description"] = phase.description
+    if phase.agent:
+        out["agent"] = phase.agent
+    if phase.command:
+        out["command"] = list(phase.command)
+    return out
+
+
+def _builtin(name: str) -> WorkflowSpec:
+    """A built-in workflow, from its document in ``stageflow/workflows/`` (checked against
+    the workflow schema by the test suite, not at import)."""
+    import json
+
+    from ._resources import read_workflow_text
+
+    return spec_from_document(json.loads(read_workflow_text(name)))
+
+
+#: The names of the built-in workflows, each a document in ``stageflow/workflows/``.
+BUILTIN_NAMES: Tuple[str, ...] = ("eight-stage",)
+
+EIGHT_STAGE = _builtin("eight-stage")
+"""The built-in 8-stage workflow of the seed documents, with its default output locations
+(``stageflow/workflows/eight-stage.json``)."""
 
 
 def builtin_workflows() -> dict[str, WorkflowSpec]:

@@ -16,7 +16,11 @@ if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
 
 
 def _add_init(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workflow", help="workflow name (default: eight-stage)")
+    p.add_argument(
+        "--workflow",
+        metavar="NAME|PATH",
+        help="a workflow's name (default: eight-stage), or a workflow document to install",
+    )
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -163,9 +167,12 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _orchestrator(ns: argparse.Namespace) -> Orchestrator:
+    """The engine over the project: the built-in workflows and the project's own
+    (``.tmp/workflows/``, see :mod:`stageflow.cli._workflow`)."""
     from ..engine import Orchestrator
+    from ._workflow import all_workflows
 
-    return Orchestrator(root=ns.root, actor=ns.actor)
+    return Orchestrator(root=ns.root, actor=ns.actor, workflows=all_workflows(str(ns.root)))
 
 
 def _done(console: Console, run: RunState, message: str) -> int:
@@ -224,10 +231,16 @@ def _where(run: RunState) -> str:
 
 
 def _init(ns: argparse.Namespace, console: Console) -> int:
+    workflow = ns.workflow
+    if workflow is not None:
+        from ._workflow import install, is_path
+
+        if is_path(workflow):  # a document: checked, then installed in .tmp/workflows/
+            workflow = install(str(ns.root), workflow)
     return _run(
         ns,
         console,
-        lambda o: o.init(ns.feature, workflow=ns.workflow),
+        lambda o: o.init(ns.feature, workflow=workflow),
         lambda r: f"Started run #{r.run} of {r.feature!r} ({r.workflow}); {_where(r)}",
     )
 
