@@ -62,15 +62,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the command run for each subtask (split like a shell line, run without one); "
         "it reads the subtask's JSON on stdin, exit 0 completes it",
     )
-    p.add_argument("--mode", choices=("batches", "eager"), default="batches")
-    p.add_argument("--workers", type=_workers, default=4, metavar="N", help="default: 4")
+    p.add_argument("--mode", choices=("batches", "eager"), help="default: executor.mode")
+    p.add_argument("--workers", type=_workers, metavar="N", help="default: executor.workers")
     p.add_argument("--max-width", type=_workers, metavar="N", help="at most N at once")
     p.add_argument("--priority", metavar="rice|wsjf|FIELD", help="order inside a generation")
-    p.add_argument("--retries", type=_count, default=3, metavar="N", help="default: 3")
+    p.add_argument("--retries", type=_count, metavar="N", help="default: executor.retries")
     p.add_argument(
-        "--backoff", type=_seconds, default=1.0, metavar="S", help="first wait, doubling"
+        "--backoff", type=_seconds, metavar="S", help="first wait, doubling (executor.backoff)"
     )
-    p.add_argument("--timeout", type=_seconds, metavar="S", help="per attempt")
+    p.add_argument("--timeout", type=_seconds, metavar="S", help="per attempt (executor.timeout)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     p.add_argument("--agent", metavar="ID", help="default: stageflow-executor")
     p.add_argument("--summary", metavar="PATH", help=f"default: {SUMMARY_PATH}")
@@ -83,6 +83,7 @@ def run(ns: argparse.Namespace, console: Console) -> int:
     import shlex
 
     from .._fileio import write_atomic
+    from ..config import load_config
     from ..errors import UsageError
     from ..executor import DEFAULT_AGENT, Backoff, execute
     from ..progress import Progress
@@ -92,6 +93,10 @@ def run(ns: argparse.Namespace, console: Console) -> int:
     from ._task import _store
 
     check_task_feature(ns.feature)
+    defaults = load_config(ns.root).data["executor"]  # the options not given come from here
+    for option in ("mode", "workers", "retries", "backoff", "timeout"):
+        if getattr(ns, option) is None:
+            setattr(ns, option, defaults[option])
     if ns.timeout is not None and ns.timeout <= 0:
         raise UsageError(f"--timeout must be a number of seconds > 0, not {ns.timeout:g}")
     try:
