@@ -3,6 +3,7 @@ receives and returns, the retry policy, progress events and the report. Pure: no
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import attrs
@@ -23,6 +24,7 @@ __all__ = [
     "TaskResult",
     "Worker",
     "as_result",
+    "call_raw",
     "call_worker",
     "cut_text",
     "error_text",
@@ -257,11 +259,27 @@ def as_result(value: object) -> TaskResult:
         return value
     if isinstance(value, str):
         return TaskResult(value)
+    if inspect.isawaitable(value):
+        if inspect.iscoroutine(value):
+            value.close()  # never awaited: say so once, without a RuntimeWarning later
+        raise TypeError("the worker returned a coroutine: run it with execute_async")
     raise TypeError(
         f"the worker returned {type(value).__name__}; expected a TaskResult or a summary string"
     )
 
 
 def call_worker(worker: Worker, subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
-    """Call ``worker`` and check its result (what the pool runs; picklable by reference)."""
-    return as_result(worker(subtask, context))
+    """Call ``worker`` and check its result (what the pool runs; picklable by reference).
+
+    A worker that calls ``sys.exit`` fails its attempt instead of ending the run.
+    """
+    return as_result(call_raw(worker, subtask, context))
+
+
+def call_raw(worker: Worker, subtask: Dict[str, Any], context: TaskContext) -> Any:
+    """Call ``worker``; its ``sys.exit`` becomes a failed attempt. The value is returned as
+    is (the asyncio runner awaits it first when it is awaitable)."""
+    try:
+        return worker(subtask, context)
+    except SystemExit as exc:
+        raise AttemptFailed(f"the worker called sys.exit({exc.code!r})") from None

@@ -64,10 +64,14 @@ def make_dirs(folder: str) -> None:
         fsync_dir(os.path.dirname(created))
 
 
-def write_atomic(path: str, data: bytes, mode: Optional[int] = None) -> None:
+def write_atomic(
+    path: str, data: bytes, mode: Optional[int] = None, *, durable: bool = True
+) -> None:
     """Replace ``path`` with ``data`` atomically and durably (creating parent folders).
 
     The new file gets permission bits ``mode`` (default: ``0o666`` less the umask).
+    ``durable=False`` skips the two fsyncs: for views, which a crash may leave one change
+    behind but never half-written.
     """
     folder = os.path.dirname(os.path.abspath(path))
     make_dirs(folder)
@@ -79,7 +83,8 @@ def write_atomic(path: str, data: bytes, mode: Optional[int] = None) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.chmod(temp, (0o666 & ~_current_umask()) if mode is None else mode)
         os.replace(temp, path)
     except BaseException:
@@ -88,7 +93,8 @@ def write_atomic(path: str, data: bytes, mode: Optional[int] = None) -> None:
         except OSError:
             pass
         raise
-    fsync_dir(folder)
+    if durable:
+        fsync_dir(folder)
 
 
 def read_bytes(path: str) -> bytes:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import math
 import os
@@ -84,6 +85,7 @@ from ._execution import (
     TaskResult,
     Worker,
     as_result,
+    call_raw,
     call_worker,
     cut_text,
     error_text,
@@ -175,6 +177,7 @@ class _Run:
         self.events: List[ExecutionEvent] = []
         self.resumed: Set[str] = set()
         self._moved = False  # whether a move was made since the last recount
+        self._callback_failed = False
         self._recounted = self.started
         self._emit("run_started")
         for seq in self.scheduler.order:
@@ -216,13 +219,18 @@ class _Run:
     def deliver(self, on_event: Optional[EventCallback]) -> None:
         """Hand the events gathered so far to ``on_event``."""
         events, self.events = self.events, []
-        if on_event is None:
+        if on_event is None or self._callback_failed:
             return
         for event in events:
             try:
                 on_event(event)
             except Exception as exc:  # a progress display must not stop the run
-                self.warnings.append(f"the event callback raised {error_text(exc)}")
+                self._callback_failed = True
+                self.warnings.append(
+                    f"the event callback raised {error_text(exc)}; "
+                    "no more events were delivered to it"
+                )
+                return
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -356,7 +364,7 @@ def _check(
     concurrency: object,
     backoff: object,
     agent: object,
-) -> Backoff:
+) -> Tuple[Backoff, str]:
     if not callable(worker):
         raise UsageError(f"the worker must be callable, not {type(worker).__name__}")
     if mode not in MODES:
@@ -378,10 +386,23 @@ def _check(
     if not isinstance(agent, str) or not agent.strip():
         raise UsageError(f"agent must be a non-blank string, not {agent!r}")
     if isinstance(backoff, Backoff):
-        return backoff
+        return backoff, agent.strip()
     if isinstance(backoff, (int, float)) and not isinstance(backoff, bool) and backoff >= 0:
-        return Backoff(float(backoff))
+        return Backoff(float(backoff)), agent.strip()
     raise UsageError(f"backoff must be a Backoff or a number of seconds >= 0, not {backoff!r}")
+
+
+def _check_picklable(worker: object) -> None:
+    """Refuse, before anything is dispatched, a worker a process pool cannot send."""
+    import pickle
+
+    try:
+        pickle.dumps(worker)
+    except Exception as exc:
+        raise UsageError(
+            f"the worker cannot be sent to a process pool ({type(exc).__name__}: {exc}); "
+            "use a module-level function or an instance of a module-level class"
+        ) from None
 
 
 def _is_async(worker: object) -> bool:
@@ -422,9 +443,11 @@ def execute(
     another executor runs the feature, and what planning raises
     (:class:`~stageflow.planner.PlanError`, a cycle) before anything is dispatched.
     """
-    policy = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    policy, agent = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
     if _is_async(worker):
         raise UsageError("the worker is a coroutine function: run it with execute_async")
+    if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
+        _check_picklable(worker)
     target = _tracker(tracker)
     limit = concurrency or getattr(executor, "_max_workers", None)
     if executor is None and limit is None:
@@ -452,6 +475,11 @@ def execute(
             )
         try:
             _run_pool(run, pool, worker, limit, on_event)
+        except BaseException:
+            if executor is None:  # every attempt handed to our pool returns before the lease
+                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C abandons them
+                    pool.shutdown(wait=True)
+            raise
         finally:
             if executor is None:
                 pool.shutdown(wait=False)
@@ -501,10 +529,7 @@ def _run_pool(
                     abandoned, timeout=run.timeout, return_when=concurrent.futures.FIRST_COMPLETED
                 )
                 if not back:
-                    run.stop(
-                        f"not started: all {len(abandoned)} worker slots are held by "
-                        "timed-out attempts that did not return"
-                    )
+                    run.stop(_stalled(len(abandoned)))
                     run.deliver(on_event)
                     return
                 continue
@@ -527,8 +552,18 @@ def _run_pool(
             run.recount(now)
             run.deliver(on_event)
     except BaseException:
+        # Interrupted (Ctrl-C) or failed: start nothing more, stop what the worker can stop,
+        # and hold the lease until the attempts that run have returned, so that no second
+        # executor resumes a subtask while its attempt is still at work. A second interrupt
+        # abandons them.
         for future in running:
             future.cancel()
+        interrupt = getattr(worker, "interrupt", None)
+        if callable(interrupt):
+            with contextlib.suppress(Exception):
+                interrupt()
+        with contextlib.suppress(KeyboardInterrupt):
+            concurrent.futures.wait([f for f in running if not f.done()])
         raise
 
 
@@ -565,89 +600,146 @@ async def execute_async(
 ) -> ExecutionReport:
     """:func:`execute` on asyncio: at most ``concurrency`` attempts at once.
 
-    A coroutine worker is awaited on the event loop (and cancelled at its timeout); a plain
-    callable runs in the loop's default thread pool. Store writes run in that pool too, so
-    the loop is never blocked; events are delivered on the loop's thread.
+    A coroutine worker is awaited on the event loop (and cancelled at its timeout). A plain
+    callable runs on a pool of ``concurrency`` threads the run owns; one that overruns its
+    timeout keeps its slot until it returns, as in :func:`execute`. Store writes run on a
+    thread of their own, so the loop is never blocked and never waits behind workers;
+    events are delivered on the loop's thread.
     """
-    policy = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    policy, agent = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
     if concurrency is None:  # the asyncio runner has no pool to take a limit from
         raise UsageError("concurrency must be an integer >= 1, not None")
     target = _tracker(tracker)
     loop = asyncio.get_running_loop()
+    store_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stageflow-store")
+    workers = concurrent.futures.ThreadPoolExecutor(
+        concurrency, thread_name_prefix="stageflow-worker"
+    )
 
     async def off_loop(function: Callable[..., Any], *args: Any) -> Any:
-        return await loop.run_in_executor(None, function, *args)
+        return await loop.run_in_executor(store_thread, function, *args)
 
-    with target.store.lease(feature):
-        run: _Run = await off_loop(
-            lambda: _Run(
-                target,
-                feature,
-                mode=mode,
-                max_width=max_width,
-                priority=priority,
-                retries=retries,
-                backoff=policy,
-                timeout=timeout,
-                fail_fast=fail_fast,
-                agent=agent,
-            )
-        )
-        run.deliver(on_event)
-        is_async = _is_async(worker)
-
-        async def attempt(subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
-            # Not asyncio.wait_for: the worker's own TimeoutError (a socket's, an inner
-            # wait_for's) must fail the attempt as itself, not pass for the time limit.
-            if is_async:
-                call = asyncio.ensure_future(worker(subtask, context))
-            else:
-                call = asyncio.ensure_future(off_loop(call_worker, worker, subtask, context))
-            try:
-                done, _ = await asyncio.wait({call}, timeout=timeout)
-            except BaseException:  # the run is cancelled: so is the attempt
-                call.cancel()
-                raise
-            if not done:
-                call.cancel()
-                await asyncio.wait({call})  # let it unwind, as wait_for does
-                raise _TimedOut
-            if call.cancelled():  # the worker raised CancelledError itself
-                raise _Cancelled("the attempt was cancelled")
-            return as_result(call.result())
-
-        running: Dict[asyncio.Future[TaskResult], Tuple[str, float]] = {}
-        try:
-            while True:
-                now = time.monotonic()
-                for seq, subtask, context in await off_loop(
-                    run.dispatch, concurrency - len(running), now
-                ):
-                    running[asyncio.ensure_future(attempt(subtask, context))] = (seq, now)
-                run.deliver(on_event)
-                due = run.next_due()
-                if not running:
-                    if run.finished or due is None:
-                        break
-                    await asyncio.sleep(max(0.0, due - now))
-                    continue
-                wait = None if due is None else max(0.0, due - now)
-                done, _ = await asyncio.wait(
-                    running, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+    try:
+        with target.store.lease(feature):
+            run: _Run = await off_loop(
+                lambda: _Run(
+                    target,
+                    feature,
+                    mode=mode,
+                    max_width=max_width,
+                    priority=priority,
+                    retries=retries,
+                    backoff=policy,
+                    timeout=timeout,
+                    fail_fast=fail_fast,
+                    agent=agent,
                 )
-                now = time.monotonic()
-                for task in done:
-                    seq, began = running.pop(task)
-                    await off_loop(_settle_task, run, seq, task, now, began)
-                await off_loop(run.recount, now)
-                run.deliver(on_event)
-        except BaseException:
-            for task in running:
-                task.cancel()
+            )
+            run.deliver(on_event)
+            await _run_async(run, worker, concurrency, workers, off_loop, on_event)
+            report: ExecutionReport = await off_loop(run.finish)
+            run.deliver(on_event)
+            return attrs.evolve(report, warnings=tuple(run.warnings))
+    finally:
+        store_thread.shutdown(wait=False)
+        workers.shutdown(wait=False)
+
+
+async def _run_async(
+    run: _Run,
+    worker: Callable[..., Any],
+    concurrency: int,
+    workers: concurrent.futures.ThreadPoolExecutor,
+    off_loop: Callable[..., Awaitable[Any]],
+    on_event: Optional[EventCallback],
+) -> None:
+    is_async = _is_async(worker)
+    timeout = run.timeout
+    # Threads of plain workers that overran their timeout: each keeps its slot.
+    abandoned: Set[concurrent.futures.Future[Any]] = set()
+
+    async def guarded(subtask: Dict[str, Any], context: TaskContext) -> Any:
+        try:
+            return await worker(subtask, context)
+        except SystemExit as exc:  # asyncio would let it out of the loop
+            raise AttemptFailed(f"the worker called sys.exit({exc.code!r})") from None
+
+    async def attempt(subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
+        # Not asyncio.wait_for: the worker's own TimeoutError (a socket's, an inner
+        # wait_for's) must fail the attempt as itself, not pass for the time limit.
+        thread = None
+        call: asyncio.Future[Any]
+        if is_async:
+            call = asyncio.ensure_future(guarded(subtask, context))
+        else:
+            thread = workers.submit(call_raw, worker, subtask, context)
+            call = asyncio.wrap_future(thread)
+        try:
+            done, _ = await asyncio.wait({call}, timeout=timeout)
+        except BaseException:  # the run is cancelled: so is the attempt
+            call.cancel()
             raise
-        report: ExecutionReport = await off_loop(run.finish)
-        run.deliver(on_event)
-        return attrs.evolve(report, warnings=tuple(run.warnings))
+        if not done:
+            call.cancel()
+            if thread is not None and not thread.done():
+                abandoned.add(thread)
+            await asyncio.wait({call})  # let it unwind, as wait_for does
+            raise _TimedOut
+        if call.cancelled():  # the worker raised CancelledError itself
+            raise _Cancelled("the attempt was cancelled")
+        value = call.result()
+        if inspect.isawaitable(value):  # a coroutine function behind a plain wrapper
+            value = await value
+        return as_result(value)
+
+    running: Dict[asyncio.Future[TaskResult], Tuple[str, float]] = {}
+    try:
+        while True:
+            now = time.monotonic()
+            abandoned = {thread for thread in abandoned if not thread.done()}
+            free = concurrency - len(running) - len(abandoned)
+            for seq, subtask, context in await off_loop(run.dispatch, free, now):
+                running[asyncio.ensure_future(attempt(subtask, context))] = (seq, now)
+                free -= 1
+            run.deliver(on_event)
+            if run.finished and not running:
+                return
+            due = run.next_due()
+            if not running:
+                if abandoned and free <= 0 and timeout is not None:
+                    # every slot is held by a timed-out attempt: give them one more timeout
+                    waiting = {asyncio.wrap_future(thread) for thread in abandoned}
+                    back, _ = await asyncio.wait(
+                        waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if not back:
+                        await off_loop(run.stop, _stalled(len(abandoned)))
+                        run.deliver(on_event)
+                        return
+                    continue
+                if due is None:
+                    return
+                await asyncio.sleep(max(0.0, due - now))
+                continue
+            # without a free slot, a due retry waits for one: no wake-up for it
+            wait = None if due is None or free <= 0 else max(0.0, due - now)
+            done, _ = await asyncio.wait(running, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            now = time.monotonic()
+            for task in done:
+                seq, began = running.pop(task)
+                await off_loop(_settle_task, run, seq, task, now, began)
+            await off_loop(run.recount, now)
+            run.deliver(on_event)
+    except BaseException:
+        for task in running:
+            task.cancel()
+        raise
+
+
+def _stalled(slots: int) -> str:
+    return (
+        f"not started: all {slots} worker slots are held by timed-out attempts that did not return"
+    )
 
 
 class _TimedOut(Exception):

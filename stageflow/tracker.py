@@ -32,7 +32,7 @@ import os
 
 from . import _taskview, tasks
 from ._time import SystemClock
-from .errors import RuleViolation, StateFileError
+from .errors import ConflictError, RuleViolation, StateFileError
 from .storage._taskdocs import MISSING
 
 TYPE_CHECKING = False
@@ -267,8 +267,10 @@ class TaskTracker:
         if not isinstance(seq, str) or SUBTASK_FILE.match(name) is None:
             return None
         folder = self._folders.get(feature)
-        if folder is None:
-            folder = self._folders[feature] = self.store.load(feature).folder
+        if folder is None:  # the first such move: check task.json as a full move does
+            stored = self.store.load(feature)
+            _check_task_file(stored)
+            folder = self._folders[feature] = stored.folder
         with self.store.lock(feature):
             target = self.store.read(feature, f"{folder}/{name}")
             if target.problem == MISSING:
@@ -286,7 +288,11 @@ class TaskTracker:
                 found = self.store.read(feature, f"{folder}/{dep_name}")
                 if found.problem != MISSING:
                     subtasks[dep] = None if _taskview.problem_of(found) else found.document
-            new, move = self._decide_and_save(feature, target, subtasks, decide)
+            try:
+                new, move = self._decide_and_save(feature, target, subtasks, decide)
+            except ConflictError:  # the feature's folder changed: the full path finds it
+                self._folders.pop(feature, None)
+                return None
             return MoveResult(move, seq, new, target.location, False, None, None, ())
 
     def _decide_and_save(

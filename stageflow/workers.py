@@ -11,7 +11,9 @@ import json
 import os
 import signal
 import subprocess
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+import threading
+import time
+from typing import Any, Dict, Mapping, Optional, Sequence, Set, Tuple
 
 import attrs
 
@@ -20,6 +22,15 @@ from ._execution import AttemptFailed, PermanentFailure, TaskContext, TaskResult
 __all__ = ["CommandWorker"]
 
 _TAIL = 400  # characters of standard error kept in a failure's message
+_POLL = 0.25  # seconds between looks at a command whose output is still open
+
+#: Seconds a command's output may stay open after it exited (a child it left behind),
+#: before its process group is killed.
+PIPE_GRACE = 1.0
+
+# The commands running now, for CommandWorker.interrupt.
+_LIVE: Set[subprocess.Popen[bytes]] = set()
+_LIVE_GUARD = threading.Lock()
 
 
 def _argv(value: Sequence[str]) -> Tuple[str, ...]:
@@ -42,7 +53,9 @@ class CommandWorker:
     as its summary (or ``"<command> exited 0"``). Any other status fails the attempt (to be
     retried), naming the status and the end of standard error; a command that cannot be
     started fails the subtask at once (:class:`~stageflow.executor.PermanentFailure`). At
-    the attempt's timeout the command and every process it started are killed.
+    the attempt's timeout the command and every process it started are killed; so are
+    children it leaves behind holding its output open (after :data:`PIPE_GRACE` seconds),
+    and every running command when the run is interrupted (:meth:`interrupt`).
     """
 
     argv: Tuple[str, ...] = attrs.field(converter=_argv)
@@ -72,18 +85,17 @@ class CommandWorker:
             )
         except OSError as exc:
             raise PermanentFailure(f"cannot run {self.argv[0]!r}: {exc.strerror or exc}") from None
+        with _LIVE_GUARD:
+            _LIVE.add(process)
         try:
-            out, err = process.communicate(payload, timeout=context.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            process.communicate()
-            raise AttemptFailed(
-                f"{self.argv[0]} ran longer than {context.timeout:g} s and was killed"
-            ) from None
+            out, err = self._communicate(process, payload, context.timeout)
         except BaseException:
             _kill_group(process)
             process.wait()
             raise
+        finally:
+            with _LIVE_GUARD:
+                _LIVE.discard(process)
         if process.returncode != 0:
             tail = err.decode("utf-8", "replace").strip()[-_TAIL:]
             status = process.returncode
@@ -92,6 +104,50 @@ class CommandWorker:
         lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines()]
         summary = next((line for line in reversed(lines) if line), f"{self.argv[0]} exited 0")
         return TaskResult(summary)
+
+    def _communicate(
+        self, process: subprocess.Popen[bytes], payload: bytes, timeout: Optional[float]
+    ) -> Tuple[bytes, bytes]:
+        """The command's output once it has exited. A child it left behind holding the
+        pipes open gets :data:`PIPE_GRACE` seconds, then the process group is killed (what
+        was written is kept); past ``timeout`` the group is killed and the attempt fails."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        exited_at: Optional[float] = None
+        send: Optional[bytes] = payload
+        while True:
+            try:
+                return process.communicate(send, timeout=_POLL)
+            except subprocess.TimeoutExpired:
+                send = None  # the input is sent once; output read so far is kept
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                _kill_group(process)
+                process.communicate()
+                raise AttemptFailed(
+                    f"{self.argv[0]} ran longer than {timeout:g} s and was killed"
+                ) from None
+            if process.poll() is not None:
+                exited_at = now if exited_at is None else exited_at
+                if now - exited_at >= PIPE_GRACE:
+                    _kill_group(process)
+                    return process.communicate()
+
+    @staticmethod
+    def interrupt() -> None:
+        """Stop every command a :class:`CommandWorker` runs in this process: SIGTERM to
+        each one's process group, SIGKILL to those still there after a second. The executor
+        calls it when its run is interrupted."""
+        with _LIVE_GUARD:
+            live = list(_LIVE)
+        for process in live:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 1.0
+        for process in live:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -395,7 +395,8 @@ def _kill_at_random(root: Path, rng: random.Random) -> None:
     assert replay(EIGHT_STAGE, run.feature, run.run, run.history) == run
     session = Path(FileStore(str(root)).latest_path(FEATURE) or "").parent
     for name in os.listdir(session):
-        assert name == TRACKING_FILE or (name.startswith(".") and name.endswith(".tmp")), name
+        allowed = (TRACKING_FILE, "context.md")  # the run, and its Stage Progress view
+        assert name in allowed or (name.startswith(".") and name.endswith(".tmp")), name
     # The lock died with the process: the next writer proceeds.
     after = Orchestrator(root=root, actor="survivor").rollback(FEATURE, 1, reason="after kill")
     assert len(after.history) == len(run.history) + 1

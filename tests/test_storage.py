@@ -259,6 +259,7 @@ def test_a_run_is_stored_in_a_session_folder_named_by_its_creation_date(tmp_path
     assert latest.location == ".tmp/sessions/2026-03-04-auth/stage-tracking.json"
     assert tree(tmp_path / ".tmp/sessions") == [
         "2026-03-04-auth",
+        "2026-03-04-auth/context.md",  # the session's Stage Progress view
         "2026-03-04-auth/stage-tracking.json",
     ]
 
@@ -335,12 +336,15 @@ def test_runs_on_later_days_archive_every_earlier_run(tmp_path: Path) -> None:
 
     assert tree(tmp_path / ".tmp/sessions") == [
         "2026-01-03-auth",
+        "2026-01-03-auth/context.md",
         "2026-01-03-auth/stage-tracking.json",
         "archive",
         "archive/auth",
         "archive/auth/run-1",
+        "archive/auth/run-1/context.md",
         "archive/auth/run-1/stage-tracking.json",
         "archive/auth/run-2",
+        "archive/auth/run-2/context.md",
         "archive/auth/run-2/stage-tracking.json",
     ]
     assert store.runs("auth") == [1, 2, 3]
@@ -502,7 +506,7 @@ def test_a_failing_store_save_keeps_the_previous_document(
     monkeypatch.undo()
 
     assert path.read_bytes() == before
-    assert os.listdir(path.parent) == [TRACKING_FILE]
+    assert sorted(os.listdir(path.parent)) == ["context.md", TRACKING_FILE]
     assert store.latest("auth").revision == revision  # the save can simply be retried
     store.save("auth", 1, make_doc(status="retried"), revision)
     assert store.latest("auth").document["status"] == "retried"

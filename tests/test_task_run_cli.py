@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,19 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def agent() -> str:
     return f"{shlex.quote(sys.executable)} agent.py"
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def subtask(project: Path, seq: str) -> Dict[str, Any]:
@@ -151,14 +165,9 @@ def test_a_timeout_kills_the_command_and_everything_it_started(project: Path) ->
     assert "timed out after 0.5 s" in subtask(project, "01")["blocked_reason"]
     child = int((project / "child.pid").read_text())
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
+    while alive(child):
+        assert time.monotonic() < deadline, f"the command's child {child} is still running"
         time.sleep(0.05)
-    else:
-        pytest.fail(f"the command's child {child} is still running")
 
 
 def test_a_command_that_cannot_start_fails_at_once(project: Path) -> None:
@@ -296,3 +305,65 @@ def test_progress_detects_a_terminal() -> None:
 
     assert Progress(Terminal()).live is True
     assert Progress(io.StringIO()).live is False
+
+
+def test_a_background_child_holding_the_output_does_not_hold_the_subtask(project: Path) -> None:
+    # The command exits 0 at once, but leaves a child that keeps its stdout open.
+    script = "sleep 30 & echo $! > child.pid; echo done"
+    began = time.monotonic()
+    code, document = cli_json(
+        project,
+        "task",
+        "run",
+        FEATURE,
+        "--command",
+        f"sh -c {shlex.quote(script)}",
+        "--no-summary",
+        "--timeout",
+        "20",
+    )
+    assert code == 0
+    assert document["outcomes"][0]["summary"] == "done"
+    assert document["outcomes"][0]["outcome"] == "completed"
+    assert time.monotonic() - began < 20 * 12  # never the children's 30 s each
+    child = int((project / "child.pid").read_text())
+    assert not alive(child)  # killed with the command's process group
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT and process groups are POSIX")
+def test_ctrl_c_stops_the_commands_and_leaves_the_subtask_to_resume(project: Path) -> None:
+    import subprocess
+
+    script = "echo $$ > running.pid; sleep 30"
+    cli_process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stageflow",
+            "task",
+            "run",
+            FEATURE,
+            "--command",
+            f"sh -c {shlex.quote(script)}",
+            "--root",
+            str(project),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    pid_file = project / "running.pid"
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() or not pid_file.read_text().strip():
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    command = int(pid_file.read_text())
+    began = time.monotonic()
+    cli_process.send_signal(signal.SIGINT)
+    _, err = cli_process.communicate(timeout=20)
+    assert cli_process.returncode == 130, err
+    assert time.monotonic() - began < 10  # not the command's 30 s
+    assert not alive(command)
+    assert subtask(project, "01")["status"] == "in_progress"  # the next run resumes it
+    result = cli(project, "task", "run", FEATURE, "--command", "true", "--no-summary")
+    assert result.code == 0
+    assert "→ 01 started (attempt 2, resumed)" in result.out

@@ -3,6 +3,7 @@
 Layout under the project root::
 
     .tmp/sessions/{YYYY-MM-DD}-{feature}/stage-tracking.json     the feature's latest run
+    .tmp/sessions/{YYYY-MM-DD}-{feature}/context.md              its Stage Progress (a view)
     .tmp/sessions/archive/{feature}/run-{N}/stage-tracking.json  its earlier runs
     .tmp/locks/{feature}.lock                                    the feature's lock
 
@@ -22,6 +23,7 @@ import os
 import re
 import zlib
 
+from .._contextmd import update_context
 from .._fileio import fsync_dir, list_dir, read_bytes, write_atomic
 from .._names import SESSION_DIR_PATTERN, check_feature
 from .._rundoc import parse_json_bytes
@@ -189,6 +191,7 @@ class FileStore:
             target = os.path.join(self.sessions, f"{created}-{feature}", TRACKING_FILE)
             data = encode_document(document)
             write_atomic(target, data)
+            update_context(os.path.dirname(target), document)
             return _revision(data)
 
     def _archive_session(self, feature: str, folder: str) -> None:
@@ -219,4 +222,5 @@ class FileStore:
                 )
             data = encode_document(document)
             write_atomic(path, data)
+            update_context(os.path.dirname(path), document)
             return _revision(data)
