@@ -45,6 +45,7 @@ _EXPORTS: Dict[str, str] = {
     "Output": "workflow",
     "Override": "run",
     "PermanentFailure": "executor",
+    "PhaseRecord": "run",
     "Refused": "errors",
     "Registry": "gates",
     "RuleViolation": "errors",
@@ -67,6 +68,7 @@ _EXPORTS: Dict[str, str] = {
     "TaskResult": "executor",
     "TaskStore": "storage._port",
     "TaskTracker": "tracker",
+    "UnknownPhase": "errors",
     "UnknownStage": "errors",
     "UsageError": "errors",
     "Validation": "engine",
@@ -108,6 +110,7 @@ __all__ = [
     "Output",
     "Override",
     "PermanentFailure",
+    "PhaseRecord",
     "Refused",
     "Registry",
     "RuleViolation",
@@ -130,6 +133,7 @@ __all__ = [
     "TaskResult",
     "TaskStore",
     "TaskTracker",
+    "UnknownPhase",
     "UnknownStage",
     "UsageError",
     "Validation",
@@ -174,6 +178,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         RuleViolation,
         StageflowError,
         StateFileError,
+        UnknownPhase,
         UnknownStage,
         UsageError,
         WorkflowDefinitionError,
@@ -193,7 +198,16 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .findings import Finding, Severity, Verdict
     from .gates import GateRegistration, HookRegistration, Registry, StageContext, outputs_exist
     from .lifecycle import replay
-    from .run import Event, Outcome, Override, RunState, RunStatus, StageRecord, StageStatus
+    from .run import (
+        Event,
+        Outcome,
+        Override,
+        PhaseRecord,
+        RunState,
+        RunStatus,
+        StageRecord,
+        StageStatus,
+    )
     from .serde import run_from_document, run_to_document
     from .storage import RunStore, StoredRun, open_store
     from .storage._port import TaskStore

@@ -13,7 +13,24 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, Iterable, List, Optional
 
-_MARKS = {"completed": "[x]", "in_progress": "[>]", "failed": "[!]", "pending": "[ ]"}
+_MARKS = {
+    "completed": "[x]",
+    "in_progress": "[>]",
+    "failed": "[!]",
+    "pending": "[ ]",
+    "skipped": "[-]",
+}
+_PHASE_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "status",
+    "started_at",
+    "completed_at",
+    "failed_at",
+    "summary",
+    "error",
+)
 
 
 def finding_to_dict(finding: Any) -> Dict[str, Any]:
@@ -38,11 +55,27 @@ def stage_number(doc: Dict[str, Any], key: Optional[str]) -> Optional[int]:
     return None
 
 
+def next_phase(doc: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The phase of the current stage to work on next: the first enabled one that is not
+    completed, ``inline`` phases aside (they complete as the next phase starts)."""
+    current = doc["current_stage"]
+    for stage in doc["stages"]:
+        if stage["key"] == current:
+            for phase in stage.get("phases", ()):
+                if phase["kind"] != "inline" and phase["status"] not in ("completed", "skipped"):
+                    return dict(phase)
+    return None
+
+
 def next_action(doc: Dict[str, Any]) -> Optional[str]:
     """What to do next with this run, as a command line (``None`` once it is completed)."""
     feature, status, current = doc["feature"], doc["status"], doc["current_stage"]
     number = stage_number(doc, current)
     if status == "active":
+        phase = next_phase(doc)
+        if phase is not None:
+            verb = "complete" if phase["status"] == "in_progress" else "start"
+            return f"stageflow phase {verb} {feature} {phase['id']}"
         return f"stageflow stage complete {feature} {number}"
     if status in ("failed", "aborted"):
         return f"stageflow stage resume {feature} {number}"
@@ -53,7 +86,10 @@ def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
     """The ``stage status --json`` document for a checked run document."""
     stages = doc["stages"]
     completed = sum(1 for s in stages if s["status"] == "completed")
+    skipped = sum(1 for s in stages if s["status"] == "skipped")
+    total = len(stages) - skipped
     current = doc["current_stage"]
+    upcoming = next_phase(doc)
     return {
         "feature": doc["feature"],
         "run": doc["run"],
@@ -66,9 +102,12 @@ def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
         "ended_at": doc["ended_at"],
         "progress": {
             "completed": completed,
-            "total": len(stages),
-            "percent": round(100 * completed / len(stages)),
+            "total": total,
+            "percent": round(100 * completed / total) if total else 100,
+            "skipped": skipped,
         },
+        "current_phase": None if upcoming is None else upcoming["id"],
+        "plan_file": doc.get("plan_file"),
         "next_action": next_action(doc),
         "stages": [
             {
@@ -83,6 +122,8 @@ def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
                 "findings": s["findings"],
                 "error": s["error"],
                 "override": s["override"],
+                "summary": s.get("summary"),
+                "phases": [{k: p[k] for k in _PHASE_FIELDS} for p in s.get("phases", ())],
             }
             for s in stages
         ],
@@ -104,14 +145,19 @@ def findings_text(findings: Iterable[Any], indent: str = "  ") -> List[str]:
 def status_text(view: Dict[str, Any]) -> str:
     """Human-readable status of a run (from :func:`status_view`)."""
     progress = view["progress"]
+    skipped = f", {progress['skipped']} skipped" if progress.get("skipped") else ""
     lines = [
         f"[{view['feature']}] workflow {view['workflow']}, run #{view['run']}: {view['status']}",
         f"Progress: {progress['completed']}/{progress['total']} stages completed "
-        f"({progress['percent']}%)",
+        f"({progress['percent']}%){skipped}",
     ]
     if view["current_stage"] is not None:
         name = next(s["name"] for s in view["stages"] if s["key"] == view["current_stage_key"])
         lines.append(f"Current stage: {view['current_stage']} ({name})")
+    if view.get("current_phase"):
+        lines.append(f"Current phase: {view['current_phase']}")
+    if view.get("plan_file"):
+        lines.append(f"Plan file: {view['plan_file']}")
     lines.append("")
     for stage in view["stages"]:
         current = stage["key"] == view["current_stage_key"]
@@ -133,6 +179,12 @@ def status_text(view: Dict[str, Any]) -> str:
             lines.append(f"        overridden by {o['actor']}: {o['justification']}")
         if stage["status"] == "failed":
             lines.extend(findings_text(stage["findings"], indent="        "))
+        for phase in stage.get("phases", ()):
+            mark = _MARKS.get(phase["status"], "[?]")
+            what = f"{phase['id']} {phase['name']} ({phase['kind']})"
+            lines.append(f"        {mark} {what} - {phase['status']}")
+            if phase["error"]:
+                lines.append(f"              error: {phase['error']}")
     if view["next_action"]:
         lines += ["", f"Next: {view['next_action']}"]
     return "\n".join(lines)
@@ -147,9 +199,17 @@ def history_text(events: Iterable[Dict[str, Any]]) -> str:
             f" ({e['stage_before'] or '-'} -> {e['stage_after'] or 'done'}, "
             f"{e['status_before'] or '-'} -> {e['status_after']})"
         )
+        phase = f" phase {e['phase']}" if e.get("phase") else ""
         lines.append(
-            f"#{e['seq']} {e['at']} {e['actor']}: {e['operation']}{stage} {e['outcome']}{moved}"
+            f"#{e['seq']} {e['at']} {e['actor']}: {e['operation']}{stage}{phase} {e['outcome']}"
+            f"{moved}"
         )
+        if e.get("skip"):
+            lines.append(f"    skipped: {', '.join(e['skip'])}")
+        if e.get("summary"):
+            lines.append(f"    summary: {e['summary']}")
+        if e.get("plan_file"):
+            lines.append(f"    plan file: {e['plan_file']}")
         if e["reason"]:
             label = "override justification" if e["override"] else "reason"
             lines.append(f"    {label}: {e['reason']}")

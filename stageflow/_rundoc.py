@@ -54,14 +54,14 @@ def parse_json_bytes(data: bytes, location: str) -> Any:
         raise StateFileError(location, "not valid JSON: nested too deeply") from None
 
 
-def check_before_write(document: Dict[str, Any], location: str) -> None:
+def check_before_write(document: Dict[str, Any], location: str, new_events: int = 1) -> None:
     """Refuse to write a document the reader would refuse.
 
-    Only what an operation can change is checked (the header, the stages and the newest
-    event): earlier events were checked when they were read or written.
+    Only what an operation can change is checked (the header, the stages and the
+    ``new_events`` newest events): earlier events were checked when they were read or written.
     """
     shallow = dict(document)
-    shallow["history"] = document["history"][-1:]
+    shallow["history"] = document["history"][-new_events:]
     problems = _schema_checker().errors(shallow, limit=5)
     if problems:
         raise StateFileError(
@@ -125,6 +125,10 @@ def _bad_timestamps(doc: Dict[str, Any]) -> List[str]:
         check(event["at"], f"/history/{i}/at")
         if event["override"] is not None:
             check(event["override"]["at"], f"/history/{i}/override/at")
+    for i, stage in enumerate(doc["stages"]):
+        for j, phase in enumerate(stage.get("phases", ())):
+            for name in ("started_at", "completed_at", "failed_at"):
+                check(phase[name], f"/stages/{i}/phases/{j}/{name}")
     return found
 
 
@@ -156,9 +160,13 @@ def _consistency_problems(doc: Dict[str, Any]) -> List[str]:
         problems.append(f"/current_stage: {current!r} is not a stage of this run")
     if (current is None) != (doc["status"] == "completed"):
         problems.append("/current_stage: must be null exactly when the run is completed")
-    all_completed = all(s["status"] == "completed" for s in doc["stages"])
+    all_completed = all(s["status"] in ("completed", "skipped") for s in doc["stages"])
     if all_completed != (doc["status"] == "completed"):
-        problems.append("/status: a run is completed exactly when every stage is completed")
+        problems.append(
+            "/status: a run is completed exactly when every stage is completed or skipped"
+        )
+    if current in keys and doc["stages"][keys.index(current)]["status"] == "skipped":
+        problems.append(f"/current_stage: {current!r} is skipped in this run")
     in_progress = [s["key"] for s in doc["stages"] if s["status"] == "in_progress"]
     if len(in_progress) > 1:
         problems.append(f"/stages: more than one stage in progress ({', '.join(in_progress)})")

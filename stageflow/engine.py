@@ -20,6 +20,7 @@ import attrs
 
 from . import lifecycle
 from ._fileio import fsync_dir
+from ._phases import effective_spec, phase_of, stage_is_done
 from ._rundoc import check_before_write
 from ._time import SystemClock
 from .errors import (
@@ -45,7 +46,7 @@ from .gates import (
 from .run import Event, Outcome, RunState, StageRecord, StageStatus
 from .serde import run_from_document, run_to_document
 from .storage import RunStore, StoredRun
-from .workflow import EIGHT_STAGE, WorkflowSpec, check_feature_name, output_path_problem
+from .workflow import WorkflowSpec, builtin_workflows, check_feature_name, output_path_problem
 
 __all__ = ["Clock", "Orchestrator", "SystemClock", "Validation", "default_actor"]
 
@@ -97,8 +98,9 @@ class Orchestrator:
 
     ``store`` keeps the runs (default: the files store under ``root``). ``root`` is the
     project root that gates look at and where outputs are archived (default: the current
-    folder). ``workflows`` are the workflow definitions runs may use; the first is the
-    default for :meth:`init`. ``registry`` holds custom gates and compensation hooks. With
+    folder). ``workflows`` are the workflow definitions runs may use (default: the built-in
+    ones, :func:`~stageflow.workflow.builtin_workflows`); the first is the default for
+    :meth:`init`. ``registry`` holds custom gates and compensation hooks. With
     ``default_gates`` (the default), each stage of the 8-stage workflow gets its content
     gate (:mod:`stageflow.content_gates`), and any other stage with declared outputs the
     ``outputs-exist`` exit gate; ``default_gates=False`` turns them all off.
@@ -109,7 +111,7 @@ class Orchestrator:
         store: Optional[RunStore] = None,
         *,
         root: Union[str, os.PathLike[str], None] = None,
-        workflows: Iterable[WorkflowSpec] = (EIGHT_STAGE,),
+        workflows: Optional[Iterable[WorkflowSpec]] = None,
         registry: Optional[Registry] = None,
         clock: Optional[Clock] = None,
         actor: Optional[str] = None,
@@ -121,6 +123,8 @@ class Orchestrator:
 
             store = FileStore(self.root)
         self.store = store
+        if workflows is None:
+            workflows = builtin_workflows().values()
         self.workflows = {w.name: w for w in workflows}
         if not self.workflows:
             raise UsageError("an orchestrator needs at least one workflow")
@@ -143,20 +147,20 @@ class Orchestrator:
 
     def _check_workflows(self) -> None:
         """Refuse workflows whose gate or hook names the registry cannot resolve, and those
-        this engine cannot run (phases, disabled stages)."""
+        this engine cannot run (``command`` phases: it records phases, it runs no command)."""
         from .workflow_doc import unknown_names
 
         problems = []
         for spec in self.workflows.values():
             problems += [f"workflow {spec.name!r}: {p}" for p in unknown_names(spec, self.registry)]
-            for stage in spec.stages:
-                if stage.phases or not stage.enabled:
-                    what = "has phases" if stage.phases else "is disabled"
-                    problems.append(
-                        f"workflow {spec.name!r}: stage {stage.key!r} {what}, which this "
-                        "engine does not run: it runs workflows of enabled stages without "
-                        "phases"
-                    )
+            problems += [
+                f"workflow {spec.name!r}: stage {stage.key!r} phase {phase.id} is a command "
+                "phase, which this engine does not run yet; make it a work phase whose agent "
+                "runs the command"
+                for stage in spec.stages
+                for phase in stage.phases
+                if phase.kind == "command"
+            ]
         if problems:
             raise WorkflowDefinitionError(problems)
 
@@ -332,16 +336,26 @@ class Orchestrator:
     # -- operations --------------------------------------------------------------------
 
     def init(
-        self, feature: str, *, workflow: Optional[str] = None, actor: Optional[str] = None
+        self,
+        feature: str,
+        *,
+        workflow: Optional[str] = None,
+        skip: Sequence[str] = (),
+        actor: Optional[str] = None,
     ) -> RunState:
-        """Start a new run with stage 1 in progress.
+        """Start a new run with its first stage in progress.
 
-        Refused while the feature's latest run is active or failed (resume or abort it
-        first). Earlier completed or aborted runs are kept and stay readable.
+        ``skip`` names stage keys and phase ids this run leaves out (``skip=("test",)``), on
+        top of those the workflow disables: they are ``skipped`` from the start and the run
+        passes over them; the init event records them. Refused while the feature's latest
+        run is active or failed (resume or abort it first). Earlier completed or aborted
+        runs are kept and stay readable.
         """
         check_feature_name(feature)
         spec = self.workflow(workflow)
         who = self._actor(actor)
+        skip = tuple(skip) if not isinstance(skip, (str, bytes)) else skip
+        effective_spec(spec, skip)  # a bad name is a usage error, before anything is read
         with self.store.lock(feature):
             stored = self.store.latest(feature)
             if stored is not None:
@@ -361,7 +375,7 @@ class Orchestrator:
                     event = lifecycle.decide("init", (verdict,), now=self._now(), actor=who)
                     self._save(old_spec, old, event, stored)
             number = max(self.store.runs(feature), default=0) + 1
-            run = lifecycle.new_run(spec, feature, number, self._now(), who)
+            run = lifecycle.new_run(spec, feature, number, self._now(), who, skip)
             document = run_to_document(run)
             check_before_write(document, f"new run {number} of {feature!r}")
             self.store.create(feature, number, document)
@@ -397,28 +411,40 @@ class Orchestrator:
 
         def decide(spec: WorkflowSpec, run: RunState) -> Event:
             key = spec.stage(stage).key
-            rules = lifecycle.check_complete(spec, run, key)
-            gates: Tuple[Verdict, ...] = ()
-            recorded: List[str] = list(outputs)
-            if all(v.passed for v in rules):
-                gates = self._evaluate(spec, run, key, outputs)
-                for pattern in self._context(spec, run, key, outputs).declared_outputs:
-                    recorded.extend(
-                        _storable_name(p.relative_to(self.root).as_posix())
-                        for p in match_output(self.root, pattern)
-                    )
-            return lifecycle.decide_complete(
-                rules,
-                gates,
-                stage=key,
-                now=self._now(),
-                actor=self._actor(actor),
-                override=override,
-                justification=reason,
-                outputs=sorted(set(recorded)),
-            )
+            return self._decide_complete(spec, run, key, override, reason, outputs, actor)
 
         return self._operate(feature, decide)
+
+    def _decide_complete(
+        self,
+        spec: WorkflowSpec,
+        run: RunState,
+        key: str,
+        override: bool,
+        reason: Optional[str],
+        outputs: Sequence[str],
+        actor: Optional[str],
+    ) -> Event:
+        rules = lifecycle.check_complete(spec, run, key)
+        gates: Tuple[Verdict, ...] = ()
+        recorded: List[str] = list(outputs)
+        if all(v.passed for v in rules):
+            gates = self._evaluate(spec, run, key, outputs)
+            for pattern in self._context(spec, run, key, outputs).declared_outputs:
+                recorded.extend(
+                    _storable_name(p.relative_to(self.root).as_posix())
+                    for p in match_output(self.root, pattern)
+                )
+        return lifecycle.decide_complete(
+            rules,
+            gates,
+            stage=key,
+            now=self._now(),
+            actor=self._actor(actor),
+            override=override,
+            justification=reason,
+            outputs=sorted(set(recorded)),
+        )
 
     def fail(
         self, feature: str, stage: StageRef, *, reason: str, actor: Optional[str] = None
@@ -548,6 +574,88 @@ class Orchestrator:
 
         return self._operate(feature, decide)
 
+    # -- phases ------------------------------------------------------------------------
+
+    def phase_start(self, feature: str, phase: str, *, actor: Optional[str] = None) -> RunState:
+        """Start ``phase`` (an id such as ``"2.1"``) of the current stage.
+
+        Refused unless every earlier enabled phase of the stage that is not ``inline`` is
+        completed; earlier ``inline`` phases are completed now. A failed phase can be
+        started again.
+        """
+        return self._phase("phase_start", feature, phase, actor)
+
+    def phase_complete(
+        self,
+        feature: str,
+        phase: str,
+        *,
+        summary: Optional[str] = None,
+        plan_file: Optional[str] = None,
+        actor: Optional[str] = None,
+    ) -> RunState:
+        """Complete ``phase`` of the current stage, with its ``summary``.
+
+        ``plan_file`` (a path relative to the project root, typically given by phase 1.2
+        Write Plan) becomes the run's :attr:`~stageflow.run.RunState.plan_file`. Refused
+        while an earlier enabled phase of the stage that is not ``inline`` is incomplete.
+        When no such phase is left, the stage is completed too, through its gates, as
+        :meth:`complete` would (:class:`GateFailed` if they fail; fix and complete the stage).
+        """
+        if summary is not None:
+            _check_text(summary, "summary")
+        if plan_file is not None:
+            problem = output_path_problem(_check_text(plan_file, "plan file"))
+            if problem is None and any(c in plan_file for c in "*?["):
+                problem = f"plan file {plan_file!r} must be a path, not a pattern"
+            if problem:
+                raise UsageError(problem.replace("output path", "plan file"))
+        return self._phase(
+            "phase_complete", feature, phase, actor, summary=summary, plan_file=plan_file
+        )
+
+    def phase_fail(
+        self, feature: str, phase: str, *, reason: str, actor: Optional[str] = None
+    ) -> RunState:
+        """Mark ``phase`` failed, and with it its stage and the run; resume the stage, then
+        start the phase again."""
+        return self._phase(
+            "phase_fail", feature, phase, actor, reason=_require_reason(reason, "fail")
+        )
+
+    def _phase(
+        self,
+        operation: str,
+        feature: str,
+        phase: str,
+        actor: Optional[str],
+        *,
+        summary: Optional[str] = None,
+        plan_file: Optional[str] = None,
+        reason: Optional[str] = None,
+    ) -> RunState:
+        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
+            stage, _ = phase_of(spec, phase)
+            event = lifecycle.decide(
+                operation,
+                lifecycle.check_phase(spec, run, operation, phase),
+                now=self._now(),
+                actor=self._actor(actor),
+                stage=stage.key,
+                reason=reason,
+                phase=phase,
+                summary=summary,
+                plan_file=plan_file,
+            )
+            if operation != "phase_complete" or event.outcome is not Outcome.APPLIED:
+                return [event]
+            after = lifecycle.apply(spec, run, event)
+            if not stage_is_done(after.stage(stage.key)):
+                return [event]
+            return [event, self._decide_complete(spec, after, stage.key, False, None, (), actor)]
+
+        return self._operate(feature, decide)
+
     # -- plumbing ----------------------------------------------------------------------
 
     def _real_problem(self, path: Path) -> Optional[str]:
@@ -573,10 +681,11 @@ class Orchestrator:
     def _operate(
         self,
         feature: str,
-        decide: Callable[[WorkflowSpec, RunState], Event],
+        decide: Callable[[WorkflowSpec, RunState], Union[Event, List[Event]]],
         moved: Optional[List[Tuple[Path, Path]]] = None,
     ) -> RunState:
-        """Load, decide, save. If saving fails, files ``decide`` moved are moved back."""
+        """Load, decide (one event, or several applied in order), save. If saving fails,
+        files ``decide`` moved are moved back."""
         check_feature_name(feature)
         with self.store.lock(feature):
             stored = self._latest(feature)
@@ -592,11 +701,22 @@ class Orchestrator:
                     shutil.move(str(target), str(source))
                 raise
 
-    def _save(self, spec: WorkflowSpec, run: RunState, event: Event, stored: StoredRun) -> RunState:
-        new = lifecycle.apply(spec, run, event)
+    def _save(
+        self,
+        spec: WorkflowSpec,
+        run: RunState,
+        events: Union[Event, Sequence[Event]],
+        stored: StoredRun,
+    ) -> RunState:
+        """Apply ``events`` in order and save once; raise for the last one unless applied."""
+        batch = (events,) if isinstance(events, Event) else tuple(events)
+        new = run
+        for one in batch:
+            new = lifecycle.apply(spec, new, one)
+        event = batch[-1]
         document = run_to_document(new)
         # Never write what the reader would refuse (a bug or an odd gate must not brick a run).
-        check_before_write(document, stored.location)
+        check_before_write(document, stored.location, len(batch))
         revision = self.store.save(run.feature, run.run, document, stored.revision)
         self._remember((stored.location, revision), spec, new)
         if event.outcome is Outcome.APPLIED:
@@ -604,6 +724,8 @@ class Orchestrator:
         recorded = new.history[-1]
         error: type[Refused] = GateFailed if event.outcome is Outcome.FAILED else RuleViolation
         stage_text = f" stage {spec.number(event.stage)} ({event.stage})" if event.stage else ""
+        if event.phase is not None:
+            stage_text = f" phase {event.phase} of{stage_text}"
         findings = recorded.findings
         verb = "failed its gates" if error is GateFailed else "was refused"
         errors = sum(1 for f in findings if f.is_error)

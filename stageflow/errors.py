@@ -7,6 +7,7 @@ The tree::
     ├── UsageError                  bad argument from the caller (exit 2)
     │   ├── InvalidName             feature, stage or workflow name of the wrong shape
     │   ├── UnknownStage            a stage number or key the workflow does not have
+    │   ├── UnknownPhase            a phase id the workflow does not have
     │   ├── linerange.LineRangeError        an invalid line range
     │   └── graph.GraphError                a task graph that cannot be ordered
     │       ├── graph.UnknownTask           a seq the graph does not have
@@ -41,6 +42,7 @@ __all__ = [
     "RuleViolation",
     "StageflowError",
     "StateFileError",
+    "UnknownPhase",
     "UnknownStage",
     "UsageError",
     "WorkflowDefinitionError",
@@ -80,6 +82,19 @@ class UnknownStage(UsageError):
         self.args = (message, stage, workflow)
         self.stage = stage
         self.workflow = workflow
+
+
+class UnknownPhase(UsageError):
+    """A phase id that the workflow does not define."""
+
+    def __init__(self, message: str, phase: str = "", workflow: str = "") -> None:
+        super().__init__(message)
+        self.args = (message, phase, workflow)
+        self.phase = phase
+        self.workflow = workflow
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "phase": self.phase, "workflow": self.workflow}
 
 
 class NotFound(StageflowError):

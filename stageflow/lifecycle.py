@@ -20,6 +20,7 @@ from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import attrs
 
+from . import _phases
 from ._fsm import machine_for, position_of, split_position
 from .errors import UsageError
 from .findings import Finding, Verdict
@@ -31,6 +32,7 @@ __all__ = [
     "check_abort",
     "check_complete",
     "check_fail",
+    "check_phase",
     "check_resume",
     "check_rollback",
     "decide",
@@ -41,7 +43,15 @@ __all__ = [
     "rollback_scope",
 ]
 
-_TRIGGERS = {"complete": "advance", "fail": "fail", "abort": "abort", "resume": "resume"}
+_TRIGGERS = {
+    "complete": "advance",
+    "fail": "fail",
+    "phase_fail": "fail",
+    "abort": "abort",
+    "resume": "resume",
+}
+_PHASE_MOVES = ("phase_start", "phase_complete")
+check_phase = _phases.check_phase
 
 
 def rule(name: str, findings: Iterable[Finding] = ()) -> Verdict:
@@ -111,12 +121,16 @@ def _prerequisite_rule(spec: WorkflowSpec, run: RunState, key: str) -> Verdict:
 
 
 def check_complete(spec: WorkflowSpec, run: RunState, key: str) -> Tuple[Verdict, ...]:
-    """Rule verdicts for completing stage ``key`` (rules 1 and 2, and an active run)."""
-    return (
+    """Rule verdicts for completing stage ``key`` (rules 1 and 2, and an active run; for a
+    stage with phases, also every enabled phase that is not ``inline`` completed)."""
+    verdicts: Tuple[Verdict, ...] = (
         _run_status_rule(run, (RunStatus.ACTIVE,), "complete a stage"),
         _sequential_rule(spec, run, key, "complete"),
         _prerequisite_rule(spec, run, key),
     )
+    if run.stage(key).phases:
+        verdicts += (_phases.phases_rule(spec, run, key),)
+    return verdicts
 
 
 def check_fail(spec: WorkflowSpec, run: RunState, key: str) -> Tuple[Verdict, ...]:
@@ -161,6 +175,15 @@ def check_rollback(
                 f"current stage {spec.number(run.current_stage or target)} ({run.current_stage}); "
                 "rollback never moves forward",
                 recommendation="roll back to the current stage or an earlier one",
+            )
+        )
+    if status.passed and not backwards and run.stage(target).status is StageStatus.SKIPPED:
+        backwards.append(
+            Finding(
+                "rollback-skipped",
+                f"cannot roll back to stage {spec.number(target)} ({target}): it is skipped in "
+                "this run",
+                recommendation="roll back to a stage the run does not skip",
             )
         )
     hooked = set(hooked_stages)
@@ -327,9 +350,23 @@ def decide_complete(
     )
 
 
-def new_run(spec: WorkflowSpec, feature: str, number: int, now: datetime, actor: str) -> RunState:
-    """A fresh run of ``spec`` with stage 1 ``in_progress`` and one ``init`` event."""
-    first = spec.keys[0]
+def new_run(
+    spec: WorkflowSpec,
+    feature: str,
+    number: int,
+    now: datetime,
+    actor: str,
+    skip: Sequence[str] = (),
+) -> RunState:
+    """A fresh run of ``spec`` with its first stage ``in_progress`` and one ``init`` event.
+
+    ``skip`` names stage keys and phase ids to disable in this run, on top of those the
+    workflow disables (:class:`UsageError` for an unknown name, or one that would leave a
+    stage unreachable); they are ``skipped`` from the start, and the init event records
+    them so that :func:`replay` rebuilds the same run.
+    """
+    effective = _phases.effective_spec(spec, skip)
+    first = next(s.key for s in effective.stages if s.enabled)
     base = RunState(
         feature=feature,
         run=number,
@@ -338,17 +375,10 @@ def new_run(spec: WorkflowSpec, feature: str, number: int, now: datetime, actor:
         current_stage=first,
         created_at=now,
         updated_at=now,
-        stages=tuple(
-            StageRecord(number=i, key=s.key, name=s.name)
-            for i, s in enumerate(spec.stages, start=1)
-        ),
+        stages=_phases.initial_stages(effective),
     )
-    init = _event("init", Outcome.APPLIED, now, actor, first, ())
+    init = _event("init", Outcome.APPLIED, now, actor, first, (), skip=tuple(skip))
     return apply(spec, base, init)
-
-
-def _reset(record: StageRecord) -> StageRecord:
-    return StageRecord(number=record.number, key=record.key, name=record.name)
 
 
 def _with_stage(run: RunState, key: str, **changes: Any) -> Tuple[StageRecord, ...]:
@@ -361,10 +391,12 @@ def apply(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     at = event.at
     new = run
     if event.operation == "init" and event.outcome is Outcome.APPLIED:
+        first = str(event.stage or spec.keys[0])
         new = attrs.evolve(
-            run,
-            stages=_with_stage(run, spec.keys[0], status=StageStatus.IN_PROGRESS, started_at=at),
+            run, stages=_with_stage(run, first, status=StageStatus.IN_PROGRESS, started_at=at)
         )
+    elif event.operation in _PHASE_MOVES and event.outcome is Outcome.APPLIED:
+        new = _apply_phase(run, event)
     elif event.outcome is Outcome.FAILED:
         assert event.stage is not None
         new = attrs.evolve(
@@ -391,11 +423,50 @@ def apply(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     return attrs.evolve(new, updated_at=at, history=(*run.history, recorded))
 
 
+def _apply_phase(run: RunState, event: Event) -> RunState:
+    """Start or complete a phase: earlier inline phases of its stage are completed first."""
+    assert event.stage is not None
+    assert event.phase is not None
+    at = event.at
+    record = _phases.complete_inline(run.stage(event.stage), at, before=event.phase)
+    if record.status is StageStatus.PENDING:  # the current stage after a rollback
+        record = attrs.evolve(record, status=StageStatus.IN_PROGRESS, started_at=at)
+    if event.operation == "phase_start":
+        record = _phases.with_phase(
+            record,
+            event.phase,
+            status=StageStatus.IN_PROGRESS,
+            started_at=at,
+            failed_at=None,
+            error=None,
+        )
+    else:
+        started = record.phase(event.phase).started_at
+        record = _phases.with_phase(
+            record,
+            event.phase,
+            status=StageStatus.COMPLETED,
+            started_at=started or at,
+            completed_at=at,
+            failed_at=None,
+            summary=event.summary,
+            error=None,
+        )
+    stages = tuple(record if r.key == record.key else r for r in run.stages)
+    plan_file = event.plan_file if event.plan_file is not None else run.plan_file
+    return attrs.evolve(run, stages=stages, plan_file=plan_file)
+
+
 def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     """Apply an accepted move through the workflow's state machine."""
     assert event.stage is not None or event.operation == "abort"
     trigger = _TRIGGERS.get(event.operation) or "rollback:" + str(event.stage)
-    position = machine_for(spec).move(position_of(run.status.value, run.current_stage), trigger)
+    machine = machine_for(spec)
+    position = machine.move(position_of(run.status.value, run.current_stage), trigger)
+    if event.operation == "complete":  # pass over the stages this run skips
+        skipped = {r.key for r in run.stages if r.status is StageStatus.SKIPPED}
+        while position in skipped:
+            position = machine.move(position, "advance")
     status_text, current = split_position(position)
     status = RunStatus(status_text)
     at = event.at
@@ -403,9 +474,12 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     ended_at = run.ended_at
     if event.operation == "complete":
         key = str(event.stage)
+        finished = _phases.complete_inline(run.stage(key), at)
         stages = _with_stage(
             run,
             key,
+            phases=finished.phases,
+            summary=_phases.stage_summary(finished),
             status=StageStatus.COMPLETED,
             completed_at=at,
             failed_at=None,
@@ -427,6 +501,22 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
         stages = _with_stage(
             run, str(event.stage), status=StageStatus.FAILED, failed_at=at, error=event.reason
         )
+    elif event.operation == "phase_fail":
+        assert event.phase is not None
+        record = _phases.with_phase(
+            run.stage(str(event.stage)),
+            event.phase,
+            status=StageStatus.FAILED,
+            failed_at=at,
+            error=event.reason,
+        )
+        failed = attrs.evolve(
+            record,
+            status=StageStatus.FAILED,
+            failed_at=at,
+            error=f"phase {event.phase} failed: {event.reason}",
+        )
+        stages = tuple(failed if r.key == failed.key else r for r in run.stages)
     elif event.operation == "abort":
         ended_at = at
     elif event.operation == "resume":
@@ -443,7 +533,9 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
         ended_at = None
     else:  # rollback: the target and every later stage return to pending
         start = spec.index(str(event.stage))
-        stages = tuple(_reset(r) if i >= start else r for i, r in enumerate(run.stages))
+        stages = tuple(
+            _phases.reset_stage(r) if i >= start else r for i, r in enumerate(run.stages)
+        )
         ended_at = None
     return attrs.evolve(run, status=status, current_stage=current, stages=stages, ended_at=ended_at)
 
@@ -456,7 +548,7 @@ def replay(spec: WorkflowSpec, feature: str, number: int, events: Sequence[Event
     """
     if not events or events[0].operation != "init":
         raise UsageError("cannot replay: a history starts with an init event")
-    run = new_run(spec, feature, number, events[0].at, events[0].actor)
+    run = new_run(spec, feature, number, events[0].at, events[0].actor, events[0].skip)
     for event in events[1:]:
         run = apply(spec, run, event)
     return run

@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "Outcome",
     "Override",
+    "PhaseRecord",
     "RunState",
     "RunStatus",
     "StageRecord",
@@ -41,6 +42,10 @@ def _events(items: Iterable[Event]) -> Tuple[Event, ...]:
     return tuple(items)
 
 
+def _phase_records(items: Iterable[PhaseRecord]) -> Tuple[PhaseRecord, ...]:
+    return tuple(items)
+
+
 class RunStatus(str, enum.Enum):
     """Status of a whole run."""
 
@@ -51,12 +56,17 @@ class RunStatus(str, enum.Enum):
 
 
 class StageStatus(str, enum.Enum):
-    """Status of one stage of a run."""
+    """Status of one stage (or phase) of a run.
+
+    ``skipped``: the stage or phase is disabled in this run (by its workflow, or by
+    ``init(..., skip=...)``); the run passes over it and it never starts.
+    """
 
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class Outcome(str, enum.Enum):
@@ -107,11 +117,31 @@ class Event:
     compensations: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
     archive: Optional[str] = None
     archived: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    phase: Optional[str] = None
+    summary: Optional[str] = None
+    plan_file: Optional[str] = None
+    skip: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     @property
     def findings(self) -> Tuple[Finding, ...]:
         """Every finding of every failing verdict of this event."""
         return tuple(f for v in self.verdicts if not v.passed for f in v.findings)
+
+
+@attrs.frozen
+class PhaseRecord:
+    """The state of one phase of a stage inside a run (``id``, ``name`` and ``kind`` are
+    copied from the workflow so that views need no workflow definition)."""
+
+    id: str
+    name: str
+    kind: str
+    status: StageStatus = StageStatus.PENDING
+    started_at: Optional[datetime] = None
+    completed_at: Optional[datetime] = None
+    failed_at: Optional[datetime] = None
+    summary: Optional[str] = None
+    error: Optional[str] = None
 
 
 @attrs.frozen
@@ -129,6 +159,15 @@ class StageRecord:
     findings: Tuple[Finding, ...] = attrs.field(default=(), converter=findings_tuple)
     error: Optional[str] = None
     override: Optional[Override] = None
+    summary: Optional[str] = None
+    phases: Tuple[PhaseRecord, ...] = attrs.field(default=(), converter=_phase_records)
+
+    def phase(self, phase_id: str) -> PhaseRecord:
+        """The record of this stage's phase ``phase_id``."""
+        for record in self.phases:
+            if record.id == phase_id:
+                return record
+        raise KeyError(phase_id)
 
 
 @attrs.frozen
@@ -137,6 +176,8 @@ class RunState:
 
     ``current_stage`` is the key of the stage the run is at (``None`` once completed).
     ``run`` numbers the runs of a feature from 1; earlier runs stay readable.
+    ``plan_file`` is the path a phase recorded as the run's plan (phase 1.2 of the
+    ``plan-implement-test-final`` workflow), for every later stage to read.
     """
 
     feature: str
@@ -149,6 +190,7 @@ class RunState:
     stages: Tuple[StageRecord, ...] = attrs.field(converter=_records)
     ended_at: Optional[datetime] = None
     history: Tuple[Event, ...] = attrs.field(default=(), converter=_events)
+    plan_file: Optional[str] = None
 
     def stage(self, key: str) -> StageRecord:
         """The record of the stage ``key``."""

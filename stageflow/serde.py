@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import Any, Dict
 
 import cattrs
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from ._rundoc import FORMAT_VERSION, check_run_document
 from ._time import format_timestamp, parse_timestamp
 from .errors import StateFileError
 from .findings import Severity
-from .run import Outcome, RunState, RunStatus, StageStatus
+from .run import Event, Outcome, RunState, RunStatus, StageRecord, StageStatus
 
 __all__ = ["format_timestamp", "parse_timestamp", "run_from_document", "run_to_document"]
 
@@ -33,7 +34,23 @@ def _make_converter() -> cattrs.Converter:
     for enum_type in (RunStatus, StageStatus, Outcome, Severity):
         converter.register_unstructure_hook(enum_type, _enum_value)
     converter.register_structure_hook(datetime, lambda value, _: parse_timestamp(value))
+    # Fields added with phases are left out while at their defaults, so a run of a workflow
+    # without phases is written exactly as before, and older documents (without them) read.
+    for cls, names in _OPTIONAL_FIELDS:
+        omitted = {name: override(omit_if_default=True) for name in names}
+        converter.register_unstructure_hook(
+            cls,
+            make_dict_unstructure_fn(cls, converter, **omitted),  # type: ignore[arg-type]
+        )
     return converter
+
+
+# Inner classes first: a generated hook binds the hooks of its fields' types when made.
+_OPTIONAL_FIELDS = (
+    (Event, ("phase", "summary", "plan_file", "skip")),
+    (StageRecord, ("summary", "phases")),
+    (RunState, ("plan_file",)),
+)
 
 
 _converter = _make_converter()

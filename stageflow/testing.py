@@ -65,15 +65,15 @@ def make_orchestrator(
     actor: str = "tester",
     default_gates: bool = True,
 ) -> Orchestrator:
-    """An :class:`~stageflow.Orchestrator` on an in-memory store and a fake clock."""
+    """An :class:`~stageflow.Orchestrator` on an in-memory store and a fake clock (with the
+    built-in workflows unless ``workflows`` are given)."""
     from .engine import Orchestrator
     from .storage.memory import MemoryStore
-    from .workflow import EIGHT_STAGE
 
     return Orchestrator(
         store if store is not None else MemoryStore(),
         root=root,
-        workflows=workflows or (EIGHT_STAGE,),
+        workflows=workflows or None,
         registry=registry,
         clock=clock or FakeClock(),
         actor=actor,

@@ -16,6 +16,7 @@ from .errors import UnknownStage, UsageError, WorkflowDefinitionError
 __all__ = [
     "EIGHT_STAGE",
     "PHASE_KINDS",
+    "PLAN_IMPLEMENT_TEST_FINAL",
     "Output",
     "PhaseSpec",
     "StageSpec",
@@ -152,9 +153,9 @@ class StageSpec:
     application defines in its :class:`~stageflow.gates.Registry`
     (:meth:`~stageflow.gates.Registry.define_gate`) or that stageflow ships (the content
     gates' names); names are resolved when an orchestrator is made, never imported.
-    ``enabled`` and ``phases`` describe the stage for workflow documents; the engine runs
-    only workflows whose stages are all enabled and have no phases yet, and refuses the
-    others when an orchestrator is made.
+    A stage that is not ``enabled`` is skipped by every run; ``phases`` run in their listed
+    order (see :meth:`~stageflow.engine.Orchestrator.phase_start`), and the stage completes
+    when its last enabled phase does.
     """
 
     key: str
@@ -516,13 +517,22 @@ def _builtin(name: str) -> WorkflowSpec:
 
 
 #: The names of the built-in workflows, each a document in ``stageflow/workflows/``.
-BUILTIN_NAMES: Tuple[str, ...] = ("eight-stage",)
+BUILTIN_NAMES: Tuple[str, ...] = ("eight-stage", "plan-implement-test-final")
 
 EIGHT_STAGE = _builtin("eight-stage")
 """The built-in 8-stage workflow of the seed documents, with its default output locations
 (``stageflow/workflows/eight-stage.json``)."""
 
 
+PLAN_IMPLEMENT_TEST_FINAL = _builtin("plan-implement-test-final")
+"""The built-in four-stage workflow of the subagents seeds: PLAN, IMPLEMENT, TEST and FINAL,
+each a sequence of phases (``stageflow/workflows/plan-implement-test-final.json``). FINAL
+needs IMPLEMENT only, so a run can skip TEST (``init(..., skip=("test",))``)."""
+
+
 def builtin_workflows() -> dict[str, WorkflowSpec]:
-    """The workflows stageflow ships, by name."""
-    return {EIGHT_STAGE.name: EIGHT_STAGE}
+    """The workflows stageflow ships, by name (the 8-stage workflow first: the default)."""
+    return {
+        EIGHT_STAGE.name: EIGHT_STAGE,
+        PLAN_IMPLEMENT_TEST_FINAL.name: PLAN_IMPLEMENT_TEST_FINAL,
+    }

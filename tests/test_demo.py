@@ -21,7 +21,12 @@ def test_demo_completes_every_stage_with_a_refusal_an_override_and_a_rollback(
     assert "rollback to execution" in actions
     assert "complete contracts with override (not overridable)" in actions
     assert summary["status"]["status"] == "completed"
-    assert summary["status"]["progress"] == {"completed": 8, "total": 8, "percent": 100}
+    assert summary["status"]["progress"] == {
+        "completed": 8,
+        "total": 8,
+        "percent": 100,
+        "skipped": 0,
+    }
     refused = summary["steps"][actions.index("complete architecture (no outputs yet)")]
     assert refused["findings"] == ["artifact-missing"]
     overridden = summary["steps"][actions.index("complete prioritization with override")]

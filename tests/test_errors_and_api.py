@@ -23,6 +23,7 @@ from stageflow.errors import (
     RuleViolation,
     StageflowError,
     StateFileError,
+    UnknownPhase,
     UnknownStage,
     UsageError,
     WorkflowDefinitionError,
@@ -44,6 +45,7 @@ def _examples() -> List[StageflowError]:
         UsageError("bad argument"),
         InvalidName("invalid feature name 'X'"),
         UnknownStage("unknown stage '9'", stage="9", workflow="eight-stage"),
+        UnknownPhase("unknown phase '9.9'", phase="9.9", workflow="plan-implement-test-final"),
         NotFound("no run for feature 'x'", "x"),
         StateFileError(".tmp/sessions/2026-01-01-x/stage-tracking.json", "truncated JSON"),
         ConflictError("changed since read", location="memory:x/run-1"),
@@ -112,6 +114,7 @@ def test_every_error_class_is_covered_by_the_pickling_test() -> None:
 def test_the_error_tree() -> None:
     assert issubclass(InvalidName, UsageError)
     assert issubclass(UnknownStage, UsageError)
+    assert issubclass(UnknownPhase, UsageError)
     assert issubclass(RuleViolation, Refused)
     assert issubclass(GateFailed, Refused)
     for cls in (UsageError, NotFound, StateFileError, ConflictError, WorkflowDefinitionError):

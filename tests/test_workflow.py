@@ -25,7 +25,7 @@ from stageflow import (
 )
 from stageflow.errors import InvalidName, UsageError
 from stageflow.testing import assert_history, assert_replays, make_orchestrator
-from stageflow.workflow import check_feature_name
+from stageflow.workflow import PLAN_IMPLEMENT_TEST_FINAL, check_feature_name
 
 
 def _problems(*stages: StageSpec, name: str = "wf") -> List[str]:
@@ -262,7 +262,10 @@ def test_eight_stage_has_the_seed_stages_in_order() -> None:
         "Integration & Validation",
         "Release & Learning",
     ]
-    assert builtin_workflows() == {"eight-stage": EIGHT_STAGE}
+    assert builtin_workflows() == {
+        "eight-stage": EIGHT_STAGE,
+        "plan-implement-test-final": PLAN_IMPLEMENT_TEST_FINAL,
+    }
 
 
 def test_eight_stage_prerequisites_are_linear() -> None:

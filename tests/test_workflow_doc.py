@@ -237,8 +237,11 @@ def test_the_engine_refuses_what_it_cannot_resolve_or_run(tmp_path: Path) -> Non
     with pytest.raises(WorkflowDefinitionError, match="unknown exit gate 'nope'"):
         make_orchestrator(tmp_path, workflows=[unknown])
     phased = WorkflowSpec(name="phased", stages=[StageSpec("a", "A", phases=[PhaseSpec("1", "x")])])
-    with pytest.raises(WorkflowDefinitionError, match="stage 'a' has phases"):
-        make_orchestrator(tmp_path, workflows=[phased])
+    make_orchestrator(tmp_path, workflows=[phased])  # phases run now (tests/test_phases.py)
+    command = PhaseSpec("1", "lint", kind="command", command=["ruff"])
+    commanded = WorkflowSpec(name="cmd", stages=[StageSpec("a", "A", phases=[command])])
+    with pytest.raises(WorkflowDefinitionError, match="stage 'a' phase 1 is a command phase"):
+        make_orchestrator(tmp_path, workflows=[commanded])
 
 
 # -- random documents load or are refused, never crash -----------------------------------
@@ -315,7 +318,14 @@ def test_workflow_list_show_and_validate(tmp_path: Path) -> None:
             "stages": 8,
             "phases": 0,
             "source": "built-in",
-        }
+        },
+        {
+            "name": "plan-implement-test-final",
+            "title": "PLAN → IMPLEMENT → TEST → FINAL",
+            "stages": 4,
+            "phases": 14,
+            "source": "built-in",
+        },
     ]
     code, shown = cli_json(tmp_path, "workflow", "show", "eight-stage")
     assert code == 0
@@ -351,6 +361,7 @@ def test_stage_init_installs_a_workflow_document(tmp_path: Path) -> None:
     assert cli(tmp_path, "stage", "init", "bag", "--workflow", str(document)).code == 0
     _, listed = cli_json(tmp_path, "workflow", "list")
     assert [w["source"] for w in listed["workflows"]] == [
+        "built-in",
         "built-in",
         ".tmp/workflows/review-flow.json",
     ]

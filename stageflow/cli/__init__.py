@@ -134,7 +134,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """
     # The fast form agents use: `stageflow GROUP [COMMAND] ...`; anything else builds it all.
     wants_help = any(a in ("-h", "--help") for a in argv)
-    groups_known = ("stage", "task", "workflow", "config", "demo")
+    groups_known = ("stage", "task", "workflow", "config", "phase", "demo")
     group = argv[0] if argv and argv[0] in groups_known and not wants_help else None
     command = argv[1] if group in ("stage", "task") and len(argv) > 1 else None
 
@@ -164,6 +164,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         from . import _config
 
         _config.register(groups, lambda p: _common(p, suppress=True))
+    if group in (None, "phase"):
+        from . import _phase
+
+        _phase.register(groups, lambda p: _common(p, suppress=True))
     if group in (None, "demo"):
         from . import _demo_cmd
 

@@ -21,6 +21,13 @@ def _add_init(p: argparse.ArgumentParser) -> None:
         metavar="NAME|PATH",
         help="a workflow's name (default: eight-stage), or a workflow document to install",
     )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="STAGE|PHASE",
+        help="a stage key or phase id this run skips (repeatable), e.g. --skip test",
+    )
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -240,7 +247,7 @@ def _init(ns: argparse.Namespace, console: Console) -> int:
     return _run(
         ns,
         console,
-        lambda o: o.init(ns.feature, workflow=workflow),
+        lambda o: o.init(ns.feature, workflow=workflow, skip=ns.skip),
         lambda r: f"Started run #{r.run} of {r.feature!r} ({r.workflow}); {_where(r)}",
     )
 

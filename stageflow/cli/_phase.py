@@ -1,0 +1,116 @@
+"""``stageflow phase ...``: start, complete and fail the phases of the current stage.
+
+Each command goes through :class:`~stageflow.engine.Orchestrator` (``phase_start``,
+``phase_complete``, ``phase_fail``), so refusals are recorded in the history and exit 1,
+with every finding; an unknown phase id exits 2 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
+    from typing import Any, Callable, Dict, Tuple
+
+    from ..run import RunState
+    from . import Console
+
+
+def _add_complete(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--summary", help="what the phase did (handed on with the stage's summary)")
+    p.add_argument(
+        "--plan-file",
+        metavar="PATH",
+        help="the plan file this phase wrote, relative to the project root (phase 1.2)",
+    )
+
+
+def _add_fail(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reason", required=True, help="why (recorded in the history)")
+
+
+def _add_nothing(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``stageflow phase ...``."""
+    group = groups.add_parser("phase", help="start, complete and fail the phases of a stage")
+    commands = group.add_subparsers(dest="command", metavar="COMMAND", prog="stageflow phase")
+    for name, (handler, help_text, extra) in COMMANDS.items():
+        parser = commands.add_parser(
+            name, help=help_text, description=help_text, prog=f"stageflow phase {name}"
+        )
+        parser.add_argument("feature", metavar="FEATURE")
+        parser.add_argument("phase", metavar="PHASE_ID", help="a phase id, such as 2.1")
+        extra(parser)
+        common(parser)
+        parser.set_defaults(handler=handler)
+
+
+def _label(run: RunState) -> str:
+    """``2.1 (Implementation) of stage 2 (IMPLEMENT)``, for the phase of the last phase event."""
+    event = next(e for e in reversed(run.history) if e.phase is not None)
+    record = run.stage(str(event.stage))
+    phase = record.phase(event.phase or "")
+    return f"{phase.id} ({phase.name}) of stage {record.number} ({record.name})"
+
+
+def _after(run: RunState) -> str:
+    """What the last event did to the stage, when the phase completed it too."""
+    from ._stage import _where
+
+    last = run.history[-1]
+    if last.operation == "complete":
+        return f"; stage {last.stage} completed, {_where(run)}"
+    return ""
+
+
+def _start(ns: argparse.Namespace, console: Console) -> int:
+    from ._stage import _run
+
+    return _run(
+        ns,
+        console,
+        lambda o: o.phase_start(ns.feature, ns.phase),
+        lambda r: f"Started phase {_label(r)} of {r.feature!r}",
+    )
+
+
+def _complete(ns: argparse.Namespace, console: Console) -> int:
+    from ._stage import _run
+
+    return _run(
+        ns,
+        console,
+        lambda o: o.phase_complete(
+            ns.feature, ns.phase, summary=ns.summary, plan_file=ns.plan_file
+        ),
+        lambda r: f"Completed phase {_label(r)} of {r.feature!r}{_after(r)}",
+    )
+
+
+def _fail(ns: argparse.Namespace, console: Console) -> int:
+    from ._stage import _run
+
+    return _run(
+        ns,
+        console,
+        lambda o: o.phase_fail(ns.feature, ns.phase, reason=ns.reason),
+        lambda r: f"Marked phase {_label(r)} of {r.feature!r} failed; the run is failed",
+    )
+
+
+if TYPE_CHECKING:
+    Command = Tuple[Callable[..., int], str, Callable[[argparse.ArgumentParser], None]]
+COMMANDS: Dict[str, Command] = {
+    "start": (_start, "start a phase of the current stage", _add_nothing),
+    "complete": (
+        _complete,
+        "complete a phase; the last one completes its stage through the gates",
+        _add_complete,
+    ),
+    "fail": (_fail, "mark a phase failed, and with it its stage and the run", _add_fail),
+}
+"""Every ``stageflow phase`` command: handler, help, extra options."""
