@@ -173,3 +173,24 @@ def test_task_run_takes_its_defaults_from_the_configuration(tmp_path: Path) -> N
         tmp_path, "task", "run", "shop", "--command", "true", "--mode", "batches"
     )
     assert report["mode"] == "batches"  # an option beats the configuration
+
+
+def test_stage_init_takes_the_workflow_and_the_switches_from_the_configuration(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path / ".stageflow" / "config.json",
+        {
+            "workflow": "plan-implement-test-final",
+            "stages": {"test": {"enabled": False}, "release": {"enabled": False}},
+            "phases": {"2.2": {"enabled": False}},
+        },
+    )
+    code, started = cli_json(tmp_path, "stage", "init", "shop", "--skip", "4.2")
+    assert code == 0, started
+    status = started["status"]
+    assert status["workflow"] == "plan-implement-test-final"
+    stages = {s["key"]: s for s in status["stages"]}
+    assert stages["test"]["status"] == "skipped"  # "release" is not a stage of it: ignored
+    phases = {p["id"]: p["status"] for s in status["stages"] for p in s.get("phases", ())}
+    assert (phases["2.2"], phases["4.2"], phases["2.1"]) == ("skipped", "skipped", "pending")

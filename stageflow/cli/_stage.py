@@ -238,16 +238,27 @@ def _where(run: RunState) -> str:
 
 
 def _init(ns: argparse.Namespace, console: Console) -> int:
-    workflow = ns.workflow
-    if workflow is not None:
-        from ._workflow import install, is_path
+    from ..config import load_config
 
-        if is_path(workflow):  # a document: checked, then installed in .tmp/workflows/
-            workflow = install(str(ns.root), workflow)
+    config = load_config(ns.root)
+    workflow = ns.workflow or config.data["workflow"]
+    from ._workflow import install, is_path
+
+    if is_path(workflow):  # a document: checked, then installed in .tmp/workflows/
+        workflow = install(str(ns.root), workflow)
+
+    def init(flow: Orchestrator) -> RunState:
+        spec = flow.workflow(workflow)
+        # the stages and phases the configuration switches off, then those of --skip
+        skip = [s.key for s in spec.stages if not config.stage(s.key).enabled]
+        skip += [p.id for s in spec.stages for p in s.phases if not config.phase(p.id).enabled]
+        skip += [name for name in ns.skip if name not in skip]
+        return flow.init(ns.feature, workflow=workflow, skip=skip)
+
     return _run(
         ns,
         console,
-        lambda o: o.init(ns.feature, workflow=workflow, skip=ns.skip),
+        init,
         lambda r: f"Started run #{r.run} of {r.feature!r} ({r.workflow}); {_where(r)}",
     )
 
