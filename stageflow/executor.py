@@ -57,12 +57,15 @@ import contextlib
 import inspect
 import math
 import os
+import signal
+import threading
 import time
 from typing import (
     Any,
     Awaitable,
     Callable,
     Dict,
+    Iterator,
     List,
     Optional,
     Set,
@@ -505,11 +508,12 @@ def _run_pool(
             now = time.monotonic()
             abandoned = {future for future in abandoned if not future.done()}
             free = limit - len(running) - len(abandoned) if limit else len(run.scheduler.order)
-            for seq, subtask, context in run.dispatch(free, now):
-                future = pool.submit(call_worker, worker, subtask, context)
-                deadline = now + run.timeout if run.timeout is not None else None
-                running[future] = (seq, now, deadline)
-                free -= 1
+            with _interrupts_deferred():  # a Ctrl-C between submit and record loses nothing
+                for seq, subtask, context in run.dispatch(free, now):
+                    future = pool.submit(call_worker, worker, subtask, context)
+                    deadline = now + run.timeout if run.timeout is not None else None
+                    running[future] = (seq, now, deadline)
+                    free -= 1
             run.deliver(on_event)
             if run.finished and not running:
                 return
@@ -565,6 +569,26 @@ def _run_pool(
         with contextlib.suppress(KeyboardInterrupt):
             concurrent.futures.wait([f for f in running if not f.done()])
         raise
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives in the block until its end (main thread, default handler
+    only): an attempt is then never started without the run knowing it."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    pending: List[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pending.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def _settle(
