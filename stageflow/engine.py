@@ -14,7 +14,17 @@ import shutil
 from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Iterable,
+    List,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import attrs
 
@@ -47,6 +57,10 @@ from .run import Event, Outcome, RunState, StageRecord, StageStatus
 from .serde import run_from_document, run_to_document
 from .storage import RunStore, StoredRun
 from .workflow import WorkflowSpec, builtin_workflows, check_feature_name, output_path_problem
+
+if TYPE_CHECKING:  # imported when needed: the context and config modules are not hot
+    from .config import Config
+    from .context import StageBrief
 
 __all__ = ["Clock", "Orchestrator", "SystemClock", "Validation", "default_actor"]
 
@@ -256,6 +270,17 @@ class Orchestrator:
         """Every feature with a run."""
         return self.store.features()
 
+    def context(
+        self, feature: str, stage: StageRef, *, config: Optional[Config] = None
+    ) -> StageBrief:
+        """What the agent of ``stage`` receives in the feature's latest run: a
+        :class:`~stageflow.context.StageBrief` (see :func:`stageflow.context.context_for`);
+        ``config`` (a :class:`~stageflow.config.Config`) gives the stage's settings."""
+        from .context import context_for
+
+        spec, run = self._decode(self._latest(feature), feature)
+        return context_for(run, spec, spec.stage(stage).key, config)
+
     def validate(self, feature: str, stage: StageRef) -> Validation:
         """Dry run of completing ``stage``: rules, entry gates and exit gates; changes nothing."""
         spec, run = self._decode(self._latest(feature), feature)
@@ -342,8 +367,12 @@ class Orchestrator:
         workflow: Optional[str] = None,
         skip: Sequence[str] = (),
         actor: Optional[str] = None,
+        task: Optional[str] = None,
     ) -> RunState:
         """Start a new run with its first stage in progress.
+
+        ``task`` is the task description the run keeps; :func:`stageflow.context.context_for`
+        hands every stage its first 200 characters.
 
         ``skip`` names stage keys and phase ids this run leaves out (``skip=("test",)``), on
         top of those the workflow disables: they are ``skipped`` from the start and the run
@@ -356,6 +385,10 @@ class Orchestrator:
         who = self._actor(actor)
         skip = tuple(skip) if not isinstance(skip, (str, bytes)) else skip
         effective_spec(spec, skip)  # a bad name is a usage error, before anything is read
+        if task is not None:
+            if not isinstance(task, str) or not task.strip():
+                raise UsageError(f"a task description is non-blank text, not {task!r}")
+            task = _check_text(task.strip(), "task")
         with self.store.lock(feature):
             stored = self.store.latest(feature)
             if stored is not None:
@@ -375,7 +408,7 @@ class Orchestrator:
                     event = lifecycle.decide("init", (verdict,), now=self._now(), actor=who)
                     self._save(old_spec, old, event, stored)
             number = max(self.store.runs(feature), default=0) + 1
-            run = lifecycle.new_run(spec, feature, number, self._now(), who, skip)
+            run = lifecycle.new_run(spec, feature, number, self._now(), who, skip, task)
             document = run_to_document(run)
             check_before_write(document, f"new run {number} of {feature!r}")
             self.store.create(feature, number, document)

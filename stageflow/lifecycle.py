@@ -357,8 +357,11 @@ def new_run(
     now: datetime,
     actor: str,
     skip: Sequence[str] = (),
+    task: Optional[str] = None,
 ) -> RunState:
     """A fresh run of ``spec`` with its first stage ``in_progress`` and one ``init`` event.
+
+    ``task`` is the task description the run keeps (and the init event records).
 
     ``skip`` names stage keys and phase ids to disable in this run, on top of those the
     workflow disables (:class:`UsageError` for an unknown name, or one that would leave a
@@ -376,8 +379,9 @@ def new_run(
         created_at=now,
         updated_at=now,
         stages=_phases.initial_stages(effective),
+        task=task,
     )
-    init = _event("init", Outcome.APPLIED, now, actor, first, (), skip=tuple(skip))
+    init = _event("init", Outcome.APPLIED, now, actor, first, (), skip=tuple(skip), task=task)
     return apply(spec, base, init)
 
 
@@ -548,7 +552,8 @@ def replay(spec: WorkflowSpec, feature: str, number: int, events: Sequence[Event
     """
     if not events or events[0].operation != "init":
         raise UsageError("cannot replay: a history starts with an init event")
-    run = new_run(spec, feature, number, events[0].at, events[0].actor, events[0].skip)
+    first = events[0]
+    run = new_run(spec, feature, number, first.at, first.actor, first.skip, first.task)
     for event in events[1:]:
         run = apply(spec, run, event)
     return run

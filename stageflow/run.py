@@ -121,6 +121,7 @@ class Event:
     summary: Optional[str] = None
     plan_file: Optional[str] = None
     skip: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    task: Optional[str] = None
 
     @property
     def findings(self) -> Tuple[Finding, ...]:
@@ -177,7 +178,8 @@ class RunState:
     ``current_stage`` is the key of the stage the run is at (``None`` once completed).
     ``run`` numbers the runs of a feature from 1; earlier runs stay readable.
     ``plan_file`` is the path a phase recorded as the run's plan (phase 1.2 of the
-    ``plan-implement-test-final`` workflow), for every later stage to read.
+    ``plan-implement-test-final`` workflow), for every later stage to read. ``task`` is the
+    task description the run was started with, if any.
     """
 
     feature: str
@@ -191,6 +193,7 @@ class RunState:
     ended_at: Optional[datetime] = None
     history: Tuple[Event, ...] = attrs.field(default=(), converter=_events)
     plan_file: Optional[str] = None
+    task: Optional[str] = None
 
     def stage(self, key: str) -> StageRecord:
         """The record of the stage ``key``."""

@@ -47,9 +47,9 @@ def _make_converter() -> cattrs.Converter:
 
 # Inner classes first: a generated hook binds the hooks of its fields' types when made.
 _OPTIONAL_FIELDS = (
-    (Event, ("phase", "summary", "plan_file", "skip")),
+    (Event, ("phase", "summary", "plan_file", "skip", "task")),
     (StageRecord, ("summary", "phases")),
-    (RunState, ("plan_file",)),
+    (RunState, ("plan_file", "task")),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..errors import NotFound, StageflowError
 
@@ -21,6 +22,7 @@ def _add_init(p: argparse.ArgumentParser) -> None:
         metavar="NAME|PATH",
         help="a workflow's name (default: eight-stage), or a workflow document to install",
     )
+    p.add_argument("--task", metavar="TEXT", help="the task description the run keeps")
     p.add_argument(
         "--skip",
         action="append",
@@ -253,7 +255,7 @@ def _init(ns: argparse.Namespace, console: Console) -> int:
         skip = [s.key for s in spec.stages if not config.stage(s.key).enabled]
         skip += [p.id for s in spec.stages for p in s.phases if not config.phase(p.id).enabled]
         skip += [name for name in ns.skip if name not in skip]
-        return flow.init(ns.feature, workflow=workflow, skip=skip)
+        return flow.init(ns.feature, workflow=workflow, skip=skip, task=ns.task)
 
     return _run(
         ns,
@@ -261,6 +263,34 @@ def _init(ns: argparse.Namespace, console: Console) -> int:
         init,
         lambda r: f"Started run #{r.run} of {r.feature!r} ({r.workflow}); {_where(r)}",
     )
+
+
+def _context(ns: argparse.Namespace, console: Console) -> int:
+    from ..config import load_config
+
+    brief = _orchestrator(ns).context(ns.feature, ns.stage, config=load_config(ns.root))
+    document = brief.to_dict()
+
+    def text() -> str:
+        settings = ", ".join(f"{k} {json.dumps(v)}" for k, v in document["settings"].items())
+        lines = [
+            f"Stage {brief.number} ({brief.name}) of {brief.feature!r} [{brief.workflow}]",
+            f"  Task: {brief.task_summary or '(none given)'}",
+        ]
+        if brief.goal:
+            lines.append(f"  Goal: {brief.goal}")
+        lines.append(f"  Settings: {settings}")
+        previous = brief.previous_stage
+        summary = (brief.previous_summary or "(no summary)").replace("\n", "\n    ")
+        lines.append(f"  Previous stage: {f'{previous}: {summary}' if previous else 'none'}")
+        lines.append(f"  Plan file: {brief.plan_file or 'none'}")
+        if brief.phase:
+            handed = brief.previous_phase_summary or "none"
+            lines.append(f"  Phase: {brief.phase} (previous phase's summary: {handed})")
+        return "\n".join(lines)
+
+    console.emit(document, text)
+    return 0
 
 
 def _validate(ns: argparse.Namespace, console: Console) -> int:
@@ -366,6 +396,12 @@ COMMANDS: Dict[str, Command] = {
     "validate": (
         _validate,
         "dry run: rules, entry and exit gates; changes nothing",
+        ("feature", "stage"),
+        _add_nothing,
+    ),
+    "context": (
+        _context,
+        "what the agent of a stage receives: task summary, its settings, the previous summary",
         ("feature", "stage"),
         _add_nothing,
     ),
