@@ -20,7 +20,13 @@ __all__ = ["CONTEXT_FILE", "SECTION", "render_progress", "update_context", "with
 
 CONTEXT_FILE = "context.md"
 SECTION = "## Stage Progress"
-_ICONS = {"completed": " ✅", "in_progress": " 🔄", "failed": " ❌", "skipped": " ⏭"}
+_ICONS = {
+    "completed": " ✅",
+    "in_progress": " 🔄",
+    "failed": " ❌",
+    "skipped": " ⏭",
+    "awaiting_approval": " ⏸",
+}
 
 
 def render_progress(document: Dict[str, Any]) -> str:

@@ -6,12 +6,15 @@ Each workflow becomes one ``transitions`` machine, built once and cached. Its st
 * ``<key>``          the run is active at stage ``key``;
 * ``<key>#failed``   the run failed at stage ``key``;
 * ``<key>#aborted``  the run was aborted at stage ``key``;
+* ``<key>#awaiting_approval``  stage ``key`` passed its gates and waits for a person;
 * ``#completed``     every stage is completed.
 
 Its events are the structural moves of the engine: ``advance`` (to the next stage, or to
-``#completed`` after the last), ``fail``, ``abort``, ``resume``, and ``rollback:<key>`` from
-any position at or after ``key`` (never forward). Gates and rules are decided elsewhere; this
-machine answers only "is this move possible from here, and where does it lead".
+``#completed`` after the last), ``fail``, ``abort``, ``resume``, ``await`` (a stage that needs
+approval passed its gates), ``approve`` (on, as ``advance``) and ``reject`` (back to the
+stage), and ``rollback:<key>`` from any position at or after ``key`` (never forward). Gates
+and rules are decided elsewhere; this machine answers only "is this move possible from
+here, and where does it lead".
 
 No method is bound to any object: a move triggers the event on a private, throw-away
 cursor, so creating runs costs nothing here and the cache holds one machine per workflow.
@@ -29,6 +32,7 @@ from .workflow import WorkflowSpec
 COMPLETED = "#completed"
 FAILED_SUFFIX = "#failed"
 ABORTED_SUFFIX = "#aborted"
+AWAITING_SUFFIX = "#awaiting_approval"
 
 _cache: Dict[WorkflowSpec, StageMachine] = {}
 _cache_lock = threading.Lock()
@@ -54,17 +58,21 @@ class StageMachine:
         keys = spec.keys
         states: List[str] = []
         for key in keys:
-            states.extend((key, key + FAILED_SUFFIX, key + ABORTED_SUFFIX))
+            states.extend((key, key + FAILED_SUFFIX, key + ABORTED_SUFFIX, key + AWAITING_SUFFIX))
         states.append(COMPLETED)
         moves: List[Dict[str, Any]] = []
         for i, key in enumerate(keys):
             following = keys[i + 1] if i + 1 < len(keys) else COMPLETED
             moves.append({"trigger": "advance", "source": key, "dest": following})
             moves.append({"trigger": "fail", "source": key, "dest": key + FAILED_SUFFIX})
+            waiting = key + AWAITING_SUFFIX
+            moves.append({"trigger": "await", "source": key, "dest": waiting})
+            moves.append({"trigger": "approve", "source": waiting, "dest": following})
+            moves.append({"trigger": "reject", "source": waiting, "dest": key})
             moves.append(
                 {
                     "trigger": "abort",
-                    "source": [key, key + FAILED_SUFFIX],
+                    "source": [key, key + FAILED_SUFFIX, waiting],
                     "dest": key + ABORTED_SUFFIX,
                 }
             )
@@ -78,7 +86,7 @@ class StageMachine:
             # Rollback only ever moves back (or stays): from this stage or any later one.
             sources = [COMPLETED]
             for later in keys[i:]:
-                sources.extend((later, later + FAILED_SUFFIX))
+                sources.extend((later, later + FAILED_SUFFIX, later + AWAITING_SUFFIX))
             moves.append({"trigger": "rollback:" + key, "source": sources, "dest": key})
         self.spec = spec
         self._machine = Machine(
@@ -131,6 +139,8 @@ def position_of(status: str, current_stage: Optional[str]) -> str:
         return current_stage + FAILED_SUFFIX
     if status == "aborted":
         return current_stage + ABORTED_SUFFIX
+    if status == "awaiting_approval":
+        return current_stage + AWAITING_SUFFIX
     return current_stage
 
 
@@ -142,4 +152,6 @@ def split_position(position: str) -> Tuple[str, Optional[str]]:
         return "failed", position[: -len(FAILED_SUFFIX)]
     if position.endswith(ABORTED_SUFFIX):
         return "aborted", position[: -len(ABORTED_SUFFIX)]
+    if position.endswith(AWAITING_SUFFIX):
+        return "awaiting_approval", position[: -len(AWAITING_SUFFIX)]
     return "active", position

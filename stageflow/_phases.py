@@ -113,12 +113,14 @@ def _initial_phase(phase: PhaseSpec, stage_enabled: bool) -> PhaseRecord:
 
 
 def reset_stage(record: StageRecord) -> StageRecord:
-    """``record`` as a new run has it (rollback): skipped stages and phases stay skipped."""
+    """``record`` as a new run has it (rollback): skipped stages and phases stay skipped,
+    and a stage that needs approval still does."""
     return StageRecord(
         number=record.number,
         key=record.key,
         name=record.name,
         status=StageStatus.SKIPPED if record.status is StageStatus.SKIPPED else StageStatus.PENDING,
+        approval=record.approval,
         phases=tuple(
             PhaseRecord(
                 id=p.id,
@@ -165,9 +167,11 @@ def check_phase(
                         "run-" + run.status.value,
                         f"cannot {verb} {label}: run {run.feature!r} #{run.run} is "
                         f"{run.status.value}",
-                        recommendation="resume the run first"
-                        if run.status is not RunStatus.COMPLETED
-                        else "roll back to an earlier stage to redo work",
+                        recommendation="roll back to an earlier stage to redo work"
+                        if run.status is RunStatus.COMPLETED
+                        else f"approve or reject stage {run.current_stage} first"
+                        if run.status is RunStatus.AWAITING_APPROVAL
+                        else "resume the run first",
                     )
                 ],
             ),

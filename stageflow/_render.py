@@ -19,6 +19,7 @@ _MARKS = {
     "failed": "[!]",
     "pending": "[ ]",
     "skipped": "[-]",
+    "awaiting_approval": "[~]",
 }
 _PHASE_FIELDS = (
     "id",
@@ -79,6 +80,8 @@ def next_action(doc: Dict[str, Any]) -> Optional[str]:
         return f"stageflow stage complete {feature} {number}"
     if status in ("failed", "aborted"):
         return f"stageflow stage resume {feature} {number}"
+    if status == "awaiting_approval":
+        return f"stageflow stage approve {feature} {number} --by NAME"
     return None
 
 
@@ -124,6 +127,8 @@ def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
                 "override": s["override"],
                 "summary": s.get("summary"),
                 "phases": [{k: p[k] for k in _PHASE_FIELDS} for p in s.get("phases", ())],
+                "approval": s.get("approval", False),
+                "feedback": [dict(f) for f in s.get("feedback", ())],
             }
             for s in stages
         ],
@@ -158,6 +163,11 @@ def status_text(view: Dict[str, Any]) -> str:
         lines.append(f"Current phase: {view['current_phase']}")
     if view.get("plan_file"):
         lines.append(f"Plan file: {view['plan_file']}")
+    if view["status"] == "awaiting_approval":
+        lines.append(
+            f"Awaiting approval: stage {view['current_stage']} passed its gates; approve it "
+            "to move on, or reject it with a note"
+        )
     lines.append("")
     for stage in view["stages"]:
         current = stage["key"] == view["current_stage_key"]
@@ -166,8 +176,10 @@ def status_text(view: Dict[str, Any]) -> str:
             if current and stage["status"] == "pending"
             else _MARKS.get(stage["status"], "[?]")
         )
+        needs = " (needs approval)" if stage.get("approval") else ""
         lines.append(
-            f"  {mark} {stage['number']}. {stage['name']} ({stage['key']}) - {stage['status']}"
+            f"  {mark} {stage['number']}. {stage['name']} ({stage['key']}) - "
+            f"{stage['status']}{needs}"
         )
         for label in ("started_at", "completed_at", "failed_at"):
             if stage[label]:
@@ -177,6 +189,9 @@ def status_text(view: Dict[str, Any]) -> str:
         if stage["override"]:
             o = stage["override"]
             lines.append(f"        overridden by {o['actor']}: {o['justification']}")
+        for given in stage.get("feedback", ()):
+            note = f": {given['note']}" if given.get("note") else ""
+            lines.append(f"        {given['decision']} by {given['by']} at {given['at']}{note}")
         if stage["status"] == "failed":
             lines.extend(findings_text(stage["findings"], indent="        "))
         for phase in stage.get("phases", ()):

@@ -129,6 +129,8 @@ def _bad_timestamps(doc: Dict[str, Any]) -> List[str]:
         for j, phase in enumerate(stage.get("phases", ())):
             for name in ("started_at", "completed_at", "failed_at"):
                 check(phase[name], f"/stages/{i}/phases/{j}/{name}")
+        for j, given in enumerate(stage.get("feedback", ())):
+            check(given["at"], f"/stages/{i}/feedback/{j}/at")
     return found
 
 
@@ -167,6 +169,15 @@ def _consistency_problems(doc: Dict[str, Any]) -> List[str]:
         )
     if current in keys and doc["stages"][keys.index(current)]["status"] == "skipped":
         problems.append(f"/current_stage: {current!r} is skipped in this run")
+    waiting = [s["key"] for s in doc["stages"] if s["status"] == "awaiting_approval"]
+    # a stage waits only as the current stage of a run that waits (or was aborted waiting)
+    if (doc["status"] == "awaiting_approval" and waiting != [current]) or (
+        waiting and (waiting != [current] or doc["status"] not in ("awaiting_approval", "aborted"))
+    ):
+        problems.append(
+            "/status: a run is awaiting_approval exactly when its current stage, and no other, "
+            "is (an aborted run keeps the stage's status)"
+        )
     in_progress = [s["key"] for s in doc["stages"] if s["status"] == "in_progress"]
     if len(in_progress) > 1:
         problems.append(f"/stages: more than one stage in progress ({', '.join(in_progress)})")

@@ -6,7 +6,10 @@ marker), the stage itself (key, number, name, goal), that stage's own settings f
 configuration (:meth:`stageflow.config.Config.stage`) and no other stage's, the summary of
 the stage before it (the nearest earlier stage that completed), and the plan file. For a
 stage with phases it adds the phase at hand and the summary of the phase completed before
-it: phases hand their summaries on the same way. The history, other stages' outputs,
+it: phases hand their summaries on the same way. When a person rejected the stage (see
+:meth:`stageflow.engine.Orchestrator.reject`), the brief carries that stage's own
+feedback: every approval and rejection, who gave it, when and why. The history, other
+stages' outputs,
 findings and phases are never part of it.
 
 Pure: it reads values, never files.
@@ -18,8 +21,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import attrs
 
+from ._time import format_timestamp
 from .config import Config, StepSettings
-from .run import RunState, StageStatus
+from .run import Feedback, RunState, StageStatus
 from .workflow import WorkflowSpec
 
 __all__ = ["MARKER", "TASK_SUMMARY_LIMIT", "StageBrief", "context_for", "summarize"]
@@ -58,11 +62,16 @@ class StageBrief:
     plan_file: Optional[str]
     phase: Optional[str] = None
     previous_phase_summary: Optional[str] = None
+    feedback: Tuple[Feedback, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dict (what ``stageflow stage context --json`` prints)."""
         document = attrs.asdict(self, recurse=False)
         document["settings"] = attrs.asdict(self.settings)
+        document["feedback"] = [
+            {"decision": f.decision, "by": f.by, "at": format_timestamp(f.at), "note": f.note}
+            for f in self.feedback
+        ]
         return document
 
 
@@ -94,6 +103,7 @@ def context_for(
         plan_file=run.plan_file,
         phase=phase,
         previous_phase_summary=handed,
+        feedback=run.stage(key).feedback,
     )
 
 

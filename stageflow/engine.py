@@ -368,6 +368,7 @@ class Orchestrator:
         skip: Sequence[str] = (),
         actor: Optional[str] = None,
         task: Optional[str] = None,
+        approvals: Sequence[str] = (),
     ) -> RunState:
         """Start a new run with its first stage in progress.
 
@@ -379,12 +380,17 @@ class Orchestrator:
         passes over them; the init event records them. Refused while the feature's latest
         run is active or failed (resume or abort it first). Earlier completed or aborted
         runs are kept and stay readable.
+
+        ``approvals`` names stages that, once their gates pass, wait in
+        ``awaiting_approval`` for :meth:`approve` (or :meth:`reject`), on top of the stages
+        whose workflow declares ``approval``; the init event records them.
         """
         check_feature_name(feature)
         spec = self.workflow(workflow)
         who = self._actor(actor)
         skip = tuple(skip) if not isinstance(skip, (str, bytes)) else skip
         effective_spec(spec, skip)  # a bad name is a usage error, before anything is read
+        approvals = lifecycle.check_approvals(spec, approvals)
         if task is not None:
             if not isinstance(task, str) or not task.strip():
                 raise UsageError(f"a task description is non-blank text, not {task!r}")
@@ -408,7 +414,7 @@ class Orchestrator:
                     event = lifecycle.decide("init", (verdict,), now=self._now(), actor=who)
                     self._save(old_spec, old, event, stored)
             number = max(self.store.runs(feature), default=0) + 1
-            run = lifecycle.new_run(spec, feature, number, self._now(), who, skip, task)
+            run = lifecycle.new_run(spec, feature, number, self._now(), who, skip, task, approvals)
             document = run_to_document(run)
             check_before_write(document, f"new run {number} of {feature!r}")
             self.store.create(feature, number, document)
@@ -603,6 +609,43 @@ class Orchestrator:
                 now=self._now(),
                 actor=self._actor(actor),
                 stage=key,
+            )
+
+        return self._operate(feature, decide)
+
+    # -- approvals ---------------------------------------------------------------------
+
+    def approve(
+        self, feature: str, stage: StageRef, *, by: str, note: Optional[str] = None
+    ) -> RunState:
+        """Approve ``stage``, which is awaiting approval: it is completed and the run moves
+        on. ``by`` (who approved) is the event's actor; ``note`` is kept with it. Refused
+        (:class:`RuleViolation`, recorded) unless the stage is awaiting approval."""
+        return self._review("approve", feature, stage, by, note)
+
+    def reject(self, feature: str, stage: StageRef, *, by: str, note: str) -> RunState:
+        """Reject ``stage``, which is awaiting approval: it goes back to ``in_progress``
+        with the feedback (``by``, ``note``, time) kept on the stage and handed to its agent
+        by :meth:`context`. Complete it again (through its gates) to ask for approval
+        again. ``note`` is required."""
+        return self._review("reject", feature, stage, by, _require_reason(note, "reject", "note"))
+
+    def _review(
+        self, operation: str, feature: str, stage: StageRef, by: str, note: Optional[str]
+    ) -> RunState:
+        who = _check_actor(by)
+        if note is not None:
+            note = _check_text(note.strip(), "note") or None
+
+        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+            key = spec.stage(stage).key
+            return lifecycle.decide(
+                operation,
+                lifecycle.check_approval(spec, run, key, operation),
+                now=self._now(),
+                actor=who,
+                stage=key,
+                reason=note,
             )
 
         return self._operate(feature, decide)
@@ -853,7 +896,7 @@ def _a(word: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
-def _require_reason(reason: Optional[str], operation: str) -> str:
+def _require_reason(reason: Optional[str], operation: str, what: str = "reason") -> str:
     if not isinstance(reason, str) or not reason.strip():
-        raise UsageError(f"{operation} needs a non-empty reason")
+        raise UsageError(f"{operation} needs a non-empty {what}")
     return _check_text(reason.strip(), "reason")

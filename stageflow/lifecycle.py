@@ -24,12 +24,22 @@ from . import _phases
 from ._fsm import machine_for, position_of, split_position
 from .errors import UsageError
 from .findings import Finding, Verdict
-from .run import Event, Outcome, Override, RunState, RunStatus, StageRecord, StageStatus
+from .run import (
+    Event,
+    Feedback,
+    Outcome,
+    Override,
+    RunState,
+    RunStatus,
+    StageRecord,
+    StageStatus,
+)
 from .workflow import WorkflowSpec
 
 __all__ = [
     "apply",
     "check_abort",
+    "check_approval",
     "check_complete",
     "check_fail",
     "check_phase",
@@ -49,6 +59,8 @@ _TRIGGERS = {
     "phase_fail": "fail",
     "abort": "abort",
     "resume": "resume",
+    "approve": "approve",
+    "reject": "reject",
 }
 _PHASE_MOVES = ("phase_start", "phase_complete")
 check_phase = _phases.check_phase
@@ -68,6 +80,9 @@ def _run_status_rule(run: RunState, allowed: Sequence[RunStatus], operation: str
         RunStatus.ABORTED: "the run is aborted; resume it at its current stage first",
         RunStatus.FAILED: "the run failed; resume it at its current stage first",
         RunStatus.ACTIVE: "the run is active",
+        RunStatus.AWAITING_APPROVAL: f"stage {run.current_stage} awaits approval; approve or "
+        f"reject it first (stageflow stage approve|reject {run.feature} {run.current_stage} "
+        "--by NAME)",
     }
     return rule(
         "run-status",
@@ -163,7 +178,9 @@ def check_rollback(
     with ``rollback_requires_hook`` that is completed cannot be rolled back without one.
     """
     status = _run_status_rule(
-        run, (RunStatus.ACTIVE, RunStatus.FAILED, RunStatus.COMPLETED), "roll back"
+        run,
+        (RunStatus.ACTIVE, RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.AWAITING_APPROVAL),
+        "roll back",
     )
     backwards: list[Finding] = []
     position = position_of(run.status.value, run.current_stage)
@@ -204,7 +221,41 @@ def check_rollback(
 
 def check_abort(spec: WorkflowSpec, run: RunState) -> Tuple[Verdict, ...]:
     """Rule verdicts for aborting the run."""
-    return (_run_status_rule(run, (RunStatus.ACTIVE, RunStatus.FAILED), "abort"),)
+    return (
+        _run_status_rule(
+            run, (RunStatus.ACTIVE, RunStatus.FAILED, RunStatus.AWAITING_APPROVAL), "abort"
+        ),
+    )
+
+
+def check_approval(
+    spec: WorkflowSpec, run: RunState, key: str, operation: str
+) -> Tuple[Verdict, ...]:
+    """Rule verdicts for ``approve`` or ``reject`` of stage ``key``: the run must be
+    awaiting approval of exactly that stage."""
+    record = run.stage(key)
+    if run.status is RunStatus.AWAITING_APPROVAL and key == run.current_stage:
+        return (rule("awaiting-approval"),)
+    if run.status is RunStatus.AWAITING_APPROVAL:
+        hint = f"stage {run.current_stage} is the one awaiting approval"
+    elif record.approval:
+        hint = "it needs approval once it passes its gates: complete it first"
+    else:
+        hint = "it does not need approval in this run"
+    label = f"stage {spec.number(key)} ({key})"
+    return (
+        rule(
+            "awaiting-approval",
+            [
+                Finding(
+                    "not-awaiting-approval",
+                    f"cannot {operation} {label}: it is {record.status.value}, not "
+                    f"awaiting approval (run {run.feature!r} #{run.run} is {run.status.value})",
+                    recommendation=hint,
+                )
+            ],
+        ),
+    )
 
 
 def check_resume(spec: WorkflowSpec, run: RunState, target: str) -> Tuple[Verdict, ...]:
@@ -358,6 +409,7 @@ def new_run(
     actor: str,
     skip: Sequence[str] = (),
     task: Optional[str] = None,
+    approvals: Sequence[str] = (),
 ) -> RunState:
     """A fresh run of ``spec`` with its first stage ``in_progress`` and one ``init`` event.
 
@@ -367,7 +419,11 @@ def new_run(
     workflow disables (:class:`UsageError` for an unknown name, or one that would leave a
     stage unreachable); they are ``skipped`` from the start, and the init event records
     them so that :func:`replay` rebuilds the same run.
+
+    ``approvals`` names stage keys that wait for a person's approval once their gates pass,
+    on top of the stages whose workflow declares ``approval``; the init event records them.
     """
+    approvals = check_approvals(spec, approvals)
     effective = _phases.effective_spec(spec, skip)
     first = next(s.key for s in effective.stages if s.enabled)
     base = RunState(
@@ -378,11 +434,45 @@ def new_run(
         current_stage=first,
         created_at=now,
         updated_at=now,
-        stages=_phases.initial_stages(effective),
+        stages=tuple(
+            attrs.evolve(r, approval=True)
+            if spec.stage(r.key).approval or r.key in approvals
+            else r
+            for r in _phases.initial_stages(effective)
+        ),
         task=task,
     )
-    init = _event("init", Outcome.APPLIED, now, actor, first, (), skip=tuple(skip), task=task)
+    init = _event(
+        "init",
+        Outcome.APPLIED,
+        now,
+        actor,
+        first,
+        (),
+        skip=tuple(skip),
+        task=task,
+        approvals=approvals,
+    )
     return apply(spec, base, init)
+
+
+def check_approvals(spec: WorkflowSpec, approvals: Sequence[str]) -> Tuple[str, ...]:
+    """``approvals`` as a tuple if every name is a stage key of ``spec``, named once; else
+    :class:`UsageError` naming every problem."""
+    if isinstance(approvals, (str, bytes)):
+        raise UsageError("approvals must be a list of stage keys, not a single string")
+    names = tuple(approvals)
+    problems = [
+        f"cannot require approval of {name!r}: workflow {spec.name!r} has no such stage "
+        f"(known: {', '.join(spec.keys)})"
+        for name in names
+        if name not in spec.keys
+    ]
+    if len(set(names)) != len(names):
+        problems.append("approvals name a stage twice")
+    if problems:
+        raise UsageError("; ".join(problems))
+    return names
 
 
 def _with_stage(run: RunState, key: str, **changes: Any) -> Tuple[StageRecord, ...]:
@@ -465,9 +555,12 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     """Apply an accepted move through the workflow's state machine."""
     assert event.stage is not None or event.operation == "abort"
     trigger = _TRIGGERS.get(event.operation) or "rollback:" + str(event.stage)
+    waits = event.operation == "complete" and run.stage(str(event.stage)).approval
+    if waits:
+        trigger = "await"
     machine = machine_for(spec)
     position = machine.move(position_of(run.status.value, run.current_stage), trigger)
-    if event.operation == "complete":  # pass over the stages this run skips
+    if trigger in ("advance", "approve"):  # pass over the stages this run skips
         skipped = {r.key for r in run.stages if r.status is StageStatus.SKIPPED}
         while position in skipped:
             position = machine.move(position, "advance")
@@ -484,23 +577,34 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
             key,
             phases=finished.phases,
             summary=_phases.stage_summary(finished),
-            status=StageStatus.COMPLETED,
-            completed_at=at,
+            status=StageStatus.AWAITING_APPROVAL if waits else StageStatus.COMPLETED,
+            completed_at=None if waits else at,
             failed_at=None,
             outputs=event.outputs,
             findings=event.override.findings if event.override else (),
             override=event.override,
             error=None,
         )
-        if current is not None:
-            stages = tuple(
-                attrs.evolve(r, status=StageStatus.IN_PROGRESS, started_at=at)
-                if r.key == current
-                else r
-                for r in stages
-            )
-        else:
-            ended_at = at
+        if not waits:
+            stages, ended_at = _start_next(stages, current, at)
+    elif event.operation in ("approve", "reject"):
+        key = str(event.stage)
+        approved = event.operation == "approve"
+        given = Feedback(
+            decision="approved" if approved else "rejected",
+            by=event.actor,
+            at=at,
+            note=event.reason,
+        )
+        stages = _with_stage(
+            run,
+            key,
+            status=StageStatus.COMPLETED if approved else StageStatus.IN_PROGRESS,
+            completed_at=at if approved else None,
+            feedback=(*run.stage(key).feedback, given),
+        )
+        if approved:
+            stages, ended_at = _start_next(stages, current, at)
     elif event.operation == "fail":
         stages = _with_stage(
             run, str(event.stage), status=StageStatus.FAILED, failed_at=at, error=event.reason
@@ -544,6 +648,20 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     return attrs.evolve(run, status=status, current_stage=current, stages=stages, ended_at=ended_at)
 
 
+def _start_next(
+    stages: Tuple[StageRecord, ...], current: Optional[str], at: datetime
+) -> Tuple[Tuple[StageRecord, ...], Optional[datetime]]:
+    """``stages`` with stage ``current`` started, and the run's end time (``at`` once there
+    is no current stage left)."""
+    if current is None:
+        return stages, at
+    started = tuple(
+        attrs.evolve(r, status=StageStatus.IN_PROGRESS, started_at=at) if r.key == current else r
+        for r in stages
+    )
+    return started, None
+
+
 def replay(spec: WorkflowSpec, feature: str, number: int, events: Sequence[Event]) -> RunState:
     """Rebuild a run from its history alone.
 
@@ -553,7 +671,9 @@ def replay(spec: WorkflowSpec, feature: str, number: int, events: Sequence[Event
     if not events or events[0].operation != "init":
         raise UsageError("cannot replay: a history starts with an init event")
     first = events[0]
-    run = new_run(spec, feature, number, first.at, first.actor, first.skip, first.task)
+    run = new_run(
+        spec, feature, number, first.at, first.actor, first.skip, first.task, first.approvals
+    )
     for event in events[1:]:
         run = apply(spec, run, event)
     return run

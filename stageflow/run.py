@@ -16,6 +16,7 @@ from .findings import Finding, Verdict, findings_tuple
 
 __all__ = [
     "Event",
+    "Feedback",
     "Outcome",
     "Override",
     "PhaseRecord",
@@ -53,6 +54,7 @@ class RunStatus(str, enum.Enum):
     COMPLETED = "completed"
     ABORTED = "aborted"
     FAILED = "failed"
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 class StageStatus(str, enum.Enum):
@@ -60,6 +62,8 @@ class StageStatus(str, enum.Enum):
 
     ``skipped``: the stage or phase is disabled in this run (by its workflow, or by
     ``init(..., skip=...)``); the run passes over it and it never starts.
+    ``awaiting_approval``: the stage passed its gates and waits for a person to approve it
+    (or reject it, which sends it back to ``in_progress``).
     """
 
     PENDING = "pending"
@@ -67,6 +71,7 @@ class StageStatus(str, enum.Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    AWAITING_APPROVAL = "awaiting_approval"
 
 
 class Outcome(str, enum.Enum):
@@ -90,6 +95,21 @@ class Override:
     at: datetime
     justification: str
     findings: Tuple[Finding, ...] = attrs.field(default=(), converter=findings_tuple)
+
+
+@attrs.frozen
+class Feedback:
+    """A person's decision on a stage awaiting approval: ``decision`` is ``"approved"`` or
+    ``"rejected"``; ``note`` says why (required to reject)."""
+
+    decision: str
+    by: str
+    at: datetime
+    note: Optional[str] = None
+
+
+def _feedback(items: Iterable[Feedback]) -> Tuple[Feedback, ...]:
+    return tuple(items)
 
 
 @attrs.frozen
@@ -122,6 +142,7 @@ class Event:
     plan_file: Optional[str] = None
     skip: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
     task: Optional[str] = None
+    approvals: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
     @property
     def findings(self) -> Tuple[Finding, ...]:
@@ -147,7 +168,12 @@ class PhaseRecord:
 
 @attrs.frozen
 class StageRecord:
-    """The state of one stage inside a run."""
+    """The state of one stage inside a run.
+
+    ``approval``: the stage needs a person's approval once it passes its gates (declared by
+    its workflow, or asked for at ``init``). ``feedback``: every approval and rejection of
+    the stage, oldest first; a rollback clears it with the rest of the stage's state.
+    """
 
     number: int
     key: str
@@ -162,6 +188,8 @@ class StageRecord:
     override: Optional[Override] = None
     summary: Optional[str] = None
     phases: Tuple[PhaseRecord, ...] = attrs.field(default=(), converter=_phase_records)
+    approval: bool = False
+    feedback: Tuple[Feedback, ...] = attrs.field(default=(), converter=_feedback)
 
     def phase(self, phase_id: str) -> PhaseRecord:
         """The record of this stage's phase ``phase_id``."""

@@ -47,8 +47,8 @@ def _make_converter() -> cattrs.Converter:
 
 # Inner classes first: a generated hook binds the hooks of its fields' types when made.
 _OPTIONAL_FIELDS = (
-    (Event, ("phase", "summary", "plan_file", "skip", "task")),
-    (StageRecord, ("summary", "phases")),
+    (Event, ("phase", "summary", "plan_file", "skip", "task", "approvals")),
+    (StageRecord, ("summary", "phases", "approval", "feedback")),
     (RunState, ("plan_file", "task")),
 )
 

@@ -155,7 +155,9 @@ class StageSpec:
     gates' names); names are resolved when an orchestrator is made, never imported.
     A stage that is not ``enabled`` is skipped by every run; ``phases`` run in their listed
     order (see :meth:`~stageflow.engine.Orchestrator.phase_start`), and the stage completes
-    when its last enabled phase does.
+    when its last enabled phase does. A stage with ``approval`` waits, once its gates pass,
+    in ``awaiting_approval`` until a person approves it (see
+    :meth:`~stageflow.engine.Orchestrator.approve`).
     """
 
     key: str
@@ -173,6 +175,7 @@ class StageSpec:
     entry_gates: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     exit_gates: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     compensations: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    approval: bool = False
 
 
 @attrs.frozen(cache_hash=True)
@@ -433,6 +436,7 @@ def spec_from_document(document: Mapping[str, Any]) -> WorkflowSpec:
                 entry_gates=gates.get("entry", ()),
                 exit_gates=gates.get("exit", ()),
                 compensations=stage.get("compensations", ()),
+                approval=stage.get("approval", False),
             )
         )
     return WorkflowSpec(
@@ -482,6 +486,8 @@ def _stage_document(stage: StageSpec) -> Dict[str, Any]:
         out["exit_overridable"] = False
     if stage.rollback_requires_hook:
         out["rollback_requires_hook"] = True
+    if stage.approval:
+        out["approval"] = True
     gates = {"entry": list(stage.entry_gates), "exit": list(stage.exit_gates)}
     gates = {kind: names for kind, names in gates.items() if names}
     if gates:

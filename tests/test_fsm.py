@@ -25,12 +25,13 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def _positions(spec: WorkflowSpec) -> List[str]:
     found = [COMPLETED]
     for key in spec.keys:
-        found.extend((key, key + "#failed", key + "#aborted"))
+        found.extend((key, key + "#failed", key + "#aborted", key + "#awaiting_approval"))
     return found
 
 
 def _triggers(spec: WorkflowSpec) -> List[str]:
-    return ["advance", "fail", "abort", "resume"] + ["rollback:" + k for k in spec.keys]
+    moves = ["advance", "fail", "abort", "resume", "await", "approve", "reject"]
+    return moves + ["rollback:" + k for k in spec.keys]
 
 
 # -- caching -------------------------------------------------------------------------------
@@ -65,10 +66,10 @@ def test_creating_and_driving_runs_never_rebuilds_the_machine(
         assert run.current_stage is None
 
 
-def test_states_are_three_positions_per_stage_plus_completed() -> None:
+def test_states_are_four_positions_per_stage_plus_completed() -> None:
     machine = machine_for(ABC)
     assert sorted(machine.states) == sorted(_positions(ABC))
-    assert len(machine_for(EIGHT_STAGE).states) == 8 * 3 + 1
+    assert len(machine_for(EIGHT_STAGE).states) == 8 * 4 + 1
 
 
 def test_no_method_is_injected_into_the_workflow_or_its_stages() -> None:
@@ -100,6 +101,13 @@ def test_no_method_is_injected_into_the_workflow_or_its_stages() -> None:
         ("b#failed", "rollback:b", "b"),
         (COMPLETED, "rollback:a", "a"),
         (COMPLETED, "rollback:c", "c"),
+        ("b", "await", "b#awaiting_approval"),
+        ("b#awaiting_approval", "approve", "c"),
+        ("c#awaiting_approval", "approve", COMPLETED),
+        ("b#awaiting_approval", "reject", "b"),
+        ("b#awaiting_approval", "abort", "b#aborted"),
+        ("b#awaiting_approval", "rollback:a", "a"),
+        ("b#awaiting_approval", "rollback:b", "b"),
     ],
 )
 def test_legal_moves(position: str, trigger: str, expected: str) -> None:
@@ -128,6 +136,14 @@ def test_legal_moves(position: str, trigger: str, expected: str) -> None:
         ("a", "rollback:ghost"),
         ("a", "jump"),
         ("nowhere", "advance"),
+        ("a", "approve"),
+        ("a", "reject"),
+        ("a#awaiting_approval", "advance"),
+        ("a#awaiting_approval", "fail"),
+        ("a#awaiting_approval", "await"),
+        ("a#awaiting_approval", "resume"),
+        ("a#failed", "await"),
+        ("a#awaiting_approval", "rollback:b"),
     ],
 )
 def test_illegal_moves(position: str, trigger: str) -> None:
@@ -184,6 +200,7 @@ def test_advancing_through_every_stage_reaches_completed() -> None:
         ("active", "b", "b"),
         ("failed", "b", "b#failed"),
         ("aborted", "c", "c#aborted"),
+        ("awaiting_approval", "a", "a#awaiting_approval"),
         ("completed", None, COMPLETED),
     ],
 )

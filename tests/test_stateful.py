@@ -40,7 +40,13 @@ SMALL = WorkflowSpec(
             outputs=(Output("Build logs", "out/{feature}/build/*.log"),),
             exit_overridable=False,
         ),
-        StageSpec("docs", "Docs", prerequisites=("design",), outputs=(Output("Prose only"),)),
+        StageSpec(
+            "docs",
+            "Docs",
+            prerequisites=("design",),
+            outputs=(Output("Prose only"),),
+            approval=True,
+        ),
         StageSpec(
             "ship",
             "Ship",
@@ -248,7 +254,11 @@ class EngineMachine(RuleBasedStateMachine):
         if last.outcome.value == "applied":
             assert before.current_stage == key  # rule 1
             assert before.status is RunStatus.ACTIVE
-            assert after.stage(key).status is StageStatus.COMPLETED
+            waits = spec.stage(key).approval
+            assert after.stage(key).status is (
+                StageStatus.AWAITING_APPROVAL if waits else StageStatus.COMPLETED
+            )
+            assert (after.status is RunStatus.AWAITING_APPROVAL) == waits
             if last.override is not None:  # rule 3: a justified override, recorded
                 assert override
                 assert last.override.justification == (reason or "").strip() != ""
@@ -279,6 +289,30 @@ class EngineMachine(RuleBasedStateMachine):
             if produce:
                 self.produce_outputs(feature, number)
             self.complete(feature, number, override, reason)
+
+    @rule(feature=features, stage=stage_refs, approve=st.booleans(), note=reasons)
+    def decide(self, feature: str, stage: Any, approve: bool, note: str) -> None:
+        before = self._run(feature)
+        operation = "approve" if approve else "reject"
+        call = getattr(self.flow, operation)
+        after = self._operate(
+            feature, operation, lambda: call(feature, stage, by="machine", note=note)
+        )
+        if before is None or after is None or after.history[-1].outcome.value != "applied":
+            return
+        key = self._spec(before).stage(stage).key
+        assert before.status is RunStatus.AWAITING_APPROVAL
+        assert before.current_stage == key
+        record = after.stage(key)
+        assert record.feedback[-1].decision == ("approved" if approve else "rejected")
+        assert record.status is (StageStatus.COMPLETED if approve else StageStatus.IN_PROGRESS)
+
+    @rule(feature=features, reason=reasons)
+    def decide_current(self, feature: str, reason: str) -> None:
+        """Approve the stage the run waits at (most sequences should get past it)."""
+        run = self._run(feature)
+        if run is not None and run.status is RunStatus.AWAITING_APPROVAL:
+            self.decide(feature, self._spec(run).number(str(run.current_stage)), True, reason)
 
     @rule(feature=features, stage=stage_refs, reason=reasons)
     def fail(self, feature: str, stage: Any, reason: str) -> None:
@@ -424,6 +458,10 @@ class EngineMachine(RuleBasedStateMachine):
                     )
                 if run.status is RunStatus.FAILED:
                     assert current is StageStatus.FAILED
+                if run.status is RunStatus.AWAITING_APPROVAL:
+                    assert current is StageStatus.AWAITING_APPROVAL
+                if current is StageStatus.AWAITING_APPROVAL:
+                    assert run.status in (RunStatus.AWAITING_APPROVAL, RunStatus.ABORTED)
                 assert statuses[done + 1 :] == [StageStatus.PENDING] * (len(statuses) - done - 1)
 
             # The history is append-only: it only grows and its old prefix never changes.

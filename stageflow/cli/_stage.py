@@ -30,6 +30,14 @@ def _add_init(p: argparse.ArgumentParser) -> None:
         metavar="STAGE|PHASE",
         help="a stage key or phase id this run skips (repeatable), e.g. --skip test",
     )
+    p.add_argument(
+        "--approval",
+        action="append",
+        default=[],
+        metavar="STAGE",
+        help="a stage key that waits for a person's approval once its gates pass (repeatable); "
+        "stages whose configured approval is true are added",
+    )
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -53,6 +61,26 @@ def _add_complete(p: argparse.ArgumentParser) -> None:
 
 def _add_reason(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", required=True, help="why (recorded in the history)")
+
+
+def _add_review(p: argparse.ArgumentParser, note_required: bool) -> None:
+    p.add_argument("--by", required=True, metavar="NAME", help="who decides (recorded)")
+    p.add_argument(
+        "--note",
+        required=note_required,
+        metavar="TEXT",
+        help="why (required to reject; the stage's agent receives it)"
+        if note_required
+        else "why (recorded with the approval)",
+    )
+
+
+def _add_approve(p: argparse.ArgumentParser) -> None:
+    _add_review(p, False)
+
+
+def _add_reject(p: argparse.ArgumentParser) -> None:
+    _add_review(p, True)
 
 
 def _add_nothing(p: argparse.ArgumentParser) -> None:
@@ -255,7 +283,12 @@ def _init(ns: argparse.Namespace, console: Console) -> int:
         skip = [s.key for s in spec.stages if not config.stage(s.key).enabled]
         skip += [p.id for s in spec.stages for p in s.phases if not config.phase(p.id).enabled]
         skip += [name for name in ns.skip if name not in skip]
-        return flow.init(ns.feature, workflow=workflow, skip=skip, task=ns.task)
+        # the stages the configuration puts behind an approval, then those of --approval
+        approvals = [s.key for s in spec.stages if config.stage(s.key).approval]
+        approvals += [name for name in ns.approval if name not in approvals]
+        return flow.init(
+            ns.feature, workflow=workflow, skip=skip, task=ns.task, approvals=approvals
+        )
 
     return _run(
         ns,
@@ -287,6 +320,9 @@ def _context(ns: argparse.Namespace, console: Console) -> int:
         if brief.phase:
             handed = brief.previous_phase_summary or "none"
             lines.append(f"  Phase: {brief.phase} (previous phase's summary: {handed})")
+        for given in document["feedback"]:
+            note = f": {given['note']}" if given["note"] else ""
+            lines.append(f"  Feedback: {given['decision']} by {given['by']} at {given['at']}{note}")
         return "\n".join(lines)
 
     console.emit(document, text)
@@ -332,6 +368,11 @@ def _complete(ns: argparse.Namespace, console: Console) -> int:
         last = run.history[-1]
         note = f" (gates overridden: {last.reason})" if last.override else ""
         progress = f"[{len(done)}/{len(run.stages)}]"
+        if run.status.value == "awaiting_approval":
+            return (
+                f"Stage {_stage_label(run)} of {run.feature!r} passed its gates{note} and "
+                f"awaits approval {progress}"
+            )
         return (
             f"Completed stage {_stage_label(run)} of {run.feature!r}{note}; "
             f"{_where(run)} {progress}"
@@ -344,6 +385,27 @@ def _complete(ns: argparse.Namespace, console: Console) -> int:
             ns.feature, ns.stage, override=ns.override, reason=ns.reason, outputs=ns.output
         ),
         describe,
+    )
+
+
+def _approve(ns: argparse.Namespace, console: Console) -> int:
+    return _run(
+        ns,
+        console,
+        lambda o: o.approve(ns.feature, ns.stage, by=ns.by, note=ns.note),
+        lambda r: f"Approved stage {_stage_label(r)} of {r.feature!r}; {_where(r)}",
+    )
+
+
+def _reject(ns: argparse.Namespace, console: Console) -> int:
+    return _run(
+        ns,
+        console,
+        lambda o: o.reject(ns.feature, ns.stage, by=ns.by, note=ns.note),
+        lambda r: (
+            f"Rejected stage {_stage_label(r)} of {r.feature!r}; it is in progress again "
+            "with the feedback in its context"
+        ),
     )
 
 
@@ -410,6 +472,18 @@ COMMANDS: Dict[str, Command] = {
         "complete the current stage through its gates",
         ("feature", "stage"),
         _add_complete,
+    ),
+    "approve": (
+        _approve,
+        "approve the stage awaiting approval; the run moves on",
+        ("feature", "stage"),
+        _add_approve,
+    ),
+    "reject": (
+        _reject,
+        "reject the stage awaiting approval: back to in_progress with the feedback",
+        ("feature", "stage"),
+        _add_reject,
     ),
     "fail": (_fail, "mark the current stage and the run failed", ("feature", "stage"), _add_reason),
     "rollback": (
