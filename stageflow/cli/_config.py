@@ -48,12 +48,13 @@ def _add_show(p: argparse.ArgumentParser) -> None:
 
 def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``stageflow config ...``."""
-    group = groups.add_parser("config", help="the layered configuration")
-    commands = group.add_subparsers(dest="command", metavar="COMMAND", prog="stageflow config")
+    from ._args import add_group
+
     help_text = "the effective configuration, and where each value came from"
-    parser = commands.add_parser(
-        "show", help=help_text, description=help_text, prog="stageflow config show"
+    add_group(
+        groups,
+        "config",
+        "the layered configuration",
+        {"show": (_show, help_text, _add_show)},
+        common,
     )
-    _add_show(parser)
-    common(parser)
-    parser.set_defaults(handler=_show)

@@ -17,7 +17,13 @@ if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
     from . import Console
 
 
+def _add_phase(p: argparse.ArgumentParser) -> None:
+    p.add_argument("feature", metavar="FEATURE")
+    p.add_argument("phase", metavar="PHASE_ID", help="a phase id, such as 2.1")
+
+
 def _add_complete(p: argparse.ArgumentParser) -> None:
+    _add_phase(p)
     p.add_argument("--summary", help="what the phase did (handed on with the stage's summary)")
     p.add_argument(
         "--plan-file",
@@ -27,26 +33,15 @@ def _add_complete(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fail(p: argparse.ArgumentParser) -> None:
+    _add_phase(p)
     p.add_argument("--reason", required=True, help="why (recorded in the history)")
-
-
-def _add_nothing(p: argparse.ArgumentParser) -> None:
-    pass
 
 
 def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``stageflow phase ...``."""
-    group = groups.add_parser("phase", help="start, complete and fail the phases of a stage")
-    commands = group.add_subparsers(dest="command", metavar="COMMAND", prog="stageflow phase")
-    for name, (handler, help_text, extra) in COMMANDS.items():
-        parser = commands.add_parser(
-            name, help=help_text, description=help_text, prog=f"stageflow phase {name}"
-        )
-        parser.add_argument("feature", metavar="FEATURE")
-        parser.add_argument("phase", metavar="PHASE_ID", help="a phase id, such as 2.1")
-        extra(parser)
-        common(parser)
-        parser.set_defaults(handler=handler)
+    from ._args import add_group
+
+    add_group(groups, "phase", "start, complete and fail the phases of a stage", COMMANDS, common)
 
 
 def _label(run: RunState) -> str:
@@ -105,7 +100,7 @@ def _fail(ns: argparse.Namespace, console: Console) -> int:
 if TYPE_CHECKING:
     Command = Tuple[Callable[..., int], str, Callable[[argparse.ArgumentParser], None]]
 COMMANDS: Dict[str, Command] = {
-    "start": (_start, "start a phase of the current stage", _add_nothing),
+    "start": (_start, "start a phase of the current stage", _add_phase),
     "complete": (
         _complete,
         "complete a phase; the last one completes its stage through the gates",
@@ -113,4 +108,4 @@ COMMANDS: Dict[str, Command] = {
     ),
     "fail": (_fail, "mark a phase failed, and with it its stage and the run", _add_fail),
 }
-"""Every ``stageflow phase`` command: handler, help, extra options."""
+"""Every ``stageflow phase`` command: handler, help, arguments."""

@@ -13,6 +13,7 @@ import argparse
 
 from ..errors import StageflowError
 from . import _taskrun
+from ._args import integer_at_least
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
@@ -90,19 +91,11 @@ def _add_reason(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", required=True, help="why (kept in the subtask file)")
 
 
-def _width(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
-    return value
-
-
 def _add_batches(p: argparse.ArgumentParser) -> None:
     _feature(p)
-    p.add_argument("--max-width", type=_width, metavar="N", help="at most N tasks per batch")
+    p.add_argument(
+        "--max-width", type=integer_at_least(1), metavar="N", help="at most N tasks per batch"
+    )
     p.add_argument(
         "--priority",
         metavar="rice|wsjf|FIELD",

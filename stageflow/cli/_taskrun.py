@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._args import integer_at_least, seconds
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional
@@ -20,36 +22,6 @@ if TYPE_CHECKING:
     from . import Console
 
 SUMMARY_PATH = ".tmp/execution/{feature}/summary.md"
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, not {text!r}")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,14 +35,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "it reads the subtask's JSON on stdin, exit 0 completes it",
     )
     p.add_argument("--mode", choices=("batches", "eager"), help="default: executor.mode")
-    p.add_argument("--workers", type=_workers, metavar="N", help="default: executor.workers")
-    p.add_argument("--max-width", type=_workers, metavar="N", help="at most N at once")
-    p.add_argument("--priority", metavar="rice|wsjf|FIELD", help="order inside a generation")
-    p.add_argument("--retries", type=_count, metavar="N", help="default: executor.retries")
     p.add_argument(
-        "--backoff", type=_seconds, metavar="S", help="first wait, doubling (executor.backoff)"
+        "--workers", type=integer_at_least(1), metavar="N", help="default: executor.workers"
     )
-    p.add_argument("--timeout", type=_seconds, metavar="S", help="per attempt (executor.timeout)")
+    p.add_argument("--max-width", type=integer_at_least(1), metavar="N", help="at most N at once")
+    p.add_argument("--priority", metavar="rice|wsjf|FIELD", help="order inside a generation")
+    p.add_argument(
+        "--retries", type=integer_at_least(0), metavar="N", help="default: executor.retries"
+    )
+    p.add_argument(
+        "--backoff", type=seconds, metavar="S", help="first wait, doubling (executor.backoff)"
+    )
+    p.add_argument("--timeout", type=seconds, metavar="S", help="per attempt (executor.timeout)")
     p.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     p.add_argument("--agent", metavar="ID", help="default: stageflow-executor")
     p.add_argument("--summary", metavar="PATH", help=f"default: {SUMMARY_PATH}")

@@ -205,12 +205,6 @@ COMMANDS: Dict[str, Command] = {
 
 def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``stageflow workflow ...``."""
-    group = groups.add_parser("workflow", help="list, show and check workflow definitions")
-    commands = group.add_subparsers(dest="command", metavar="COMMAND", prog="stageflow workflow")
-    for name, (handler, help_text, extra) in COMMANDS.items():
-        parser = commands.add_parser(
-            name, help=help_text, description=help_text, prog=f"stageflow workflow {name}"
-        )
-        extra(parser)
-        common(parser)
-        parser.set_defaults(handler=handler)
+    from ._args import add_group
+
+    add_group(groups, "workflow", "list, show and check workflow definitions", COMMANDS, common)
