@@ -36,7 +36,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import attrs
 
-from .errors import StageflowError, StateFileError
+from .errors import ProblemsError, StateFileError
 
 __all__ = [
     "DEFAULTS",
@@ -66,16 +66,10 @@ OUTCOMES = ("continue", "block", "fail")
 _STEP_DEFAULTS = {"enabled": True, "max_retries": 3, "on_exhausted": "continue", "approval": False}
 
 
-class ConfigError(StageflowError):
+class ConfigError(ProblemsError):
     """The configuration has values that cannot be used; ``problems`` lists every one."""
 
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("invalid configuration: " + "; ".join(self.problems))
-        self.args = (self.problems,)
-
-    def to_dict(self) -> Dict[str, Any]:
-        return {**super().to_dict(), "problems": list(self.problems)}
+    what = "invalid configuration"
 
 
 @attrs.frozen

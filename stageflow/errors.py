@@ -15,7 +15,9 @@ The tree::
     ├── NotFound                    no run / workflow under that name (exit 2)
     ├── StateFileError              a stored document is unreadable or malformed (exit 2)
     ├── ConflictError               the document changed since it was read (exit 2)
-    ├── WorkflowDefinitionError     a workflow definition is inconsistent (exit 2)
+    ├── ProblemsError               a definition with problems; ``problems`` lists them all
+    │   ├── WorkflowDefinitionError a workflow definition is inconsistent (exit 2)
+    │   └── config.ConfigError      the configuration has values that cannot be used
     └── Refused                     a rule or gate said no (exit 1); carries ``findings``
         ├── RuleViolation           one of the gating rules forbids the operation
         └── GateFailed              exit or entry gates failed; the stage is now ``failed``
@@ -31,13 +33,14 @@ from __future__ import annotations
 # typing is imported only by type checkers: this module is on the CLI's fast path.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Optional, Sequence
+    from typing import Any, Iterable, Optional, Sequence
 
 __all__ = [
     "ConflictError",
     "GateFailed",
     "InvalidName",
     "NotFound",
+    "ProblemsError",
     "Refused",
     "RuleViolation",
     "StageflowError",
@@ -131,16 +134,25 @@ class ConflictError(StageflowError):
         self.location = location
 
 
-class WorkflowDefinitionError(StageflowError):
-    """A workflow definition is inconsistent; ``problems`` lists every problem."""
+class ProblemsError(StageflowError):
+    """Something the caller wrote has problems: ``problems`` lists every one, and the
+    message is :attr:`what` followed by them."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    what = "invalid definition"
+
+    def __init__(self, problems: Iterable[str]) -> None:
         self.problems = tuple(problems)
-        super().__init__("invalid workflow definition: " + "; ".join(self.problems))
+        super().__init__(f"{self.what}: " + "; ".join(self.problems))
         self.args = (self.problems,)
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "problems": list(self.problems)}
+
+
+class WorkflowDefinitionError(ProblemsError):
+    """A workflow definition is inconsistent; ``problems`` lists every problem."""
+
+    what = "invalid workflow definition"
 
 
 class Refused(StageflowError):

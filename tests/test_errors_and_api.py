@@ -14,11 +14,13 @@ import pytest
 
 import stageflow
 from stageflow import errors, lifecycle
+from stageflow.config import ConfigError
 from stageflow.errors import (
     ConflictError,
     GateFailed,
     InvalidName,
     NotFound,
+    ProblemsError,
     Refused,
     RuleViolation,
     StageflowError,
@@ -50,6 +52,7 @@ def _examples() -> List[StageflowError]:
         StateFileError(".tmp/sessions/2026-01-01-x/stage-tracking.json", "truncated JSON"),
         ConflictError("changed since read", location="memory:x/run-1"),
         WorkflowDefinitionError(["duplicate key 'a'", "bad key 'B'"]),
+        ProblemsError(["one", "two"]),
         Refused("refused", operation="complete", feature="x", stage="stories", findings=FINDINGS),
         RuleViolation(
             "complete stage 3 was refused",
@@ -117,9 +120,13 @@ def test_the_error_tree() -> None:
     assert issubclass(UnknownPhase, UsageError)
     assert issubclass(RuleViolation, Refused)
     assert issubclass(GateFailed, Refused)
-    for cls in (UsageError, NotFound, StateFileError, ConflictError, WorkflowDefinitionError):
+    for cls in (UsageError, NotFound, StateFileError, ConflictError, ProblemsError):
         assert issubclass(cls, StageflowError)
         assert cls.__bases__ == (StageflowError,)
+    assert WorkflowDefinitionError.__bases__ == (ProblemsError,)
+    assert ConfigError.__bases__ == (ProblemsError,)
+    assert str(ConfigError(["a", "b"])) == "invalid configuration: a; b"
+    assert str(WorkflowDefinitionError(["a"])) == "invalid workflow definition: a"
     assert issubclass(Refused, StageflowError)
     assert issubclass(StageflowError, Exception)
 
