@@ -162,6 +162,8 @@ def _execute(
     feature has no task files).
     """
     from .executor import execute
+    from .graph import DependencyCycleError
+    from .planner import PlanError
     from .tracker import TaskTracker
 
     tracker = TaskTracker(root=root)
@@ -172,6 +174,9 @@ def _execute(
         )
     except NotFound:  # no task files: nothing to execute (the gate will say so)
         return [_write(root, summary, f"# Execution of {feature}\n\nNo task files.\n")], None
+    except (PlanError, DependencyCycleError) as exc:  # unusable task files: the gate says why
+        text = f"# Execution of {feature}\n\nNot run: {exc}\n"
+        return [_write(root, summary, text)], None
     written = [_write(root, summary, report.to_markdown())]
     for file in tracker.load(feature).subtasks:
         if file.seq in report.completed:

@@ -54,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import inspect
 import math
 import os
@@ -395,6 +396,39 @@ def _check(
     raise UsageError(f"backoff must be a Backoff or a number of seconds >= 0, not {backoff!r}")
 
 
+def _prepare(
+    tracker: Union[TaskTracker, str, os.PathLike[str]],
+    feature: str,
+    worker: object,
+    concurrency: object,
+    mode: str,
+    max_width: Optional[int],
+    priority: Optional[str],
+    retries: int,
+    backoff: Union[Backoff, float],
+    timeout: Optional[float],
+    fail_fast: bool,
+    agent: str,
+) -> Tuple[TaskTracker, Callable[[], _Run]]:
+    """Check a runner's options; return the tracker and how to start the run (which
+    loads and plans the feature, so the runners call it under the lease)."""
+    policy, agent = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    target = _tracker(tracker)
+    return target, functools.partial(
+        _Run,
+        target,
+        feature,
+        mode=mode,
+        max_width=max_width,
+        priority=priority,
+        retries=retries,
+        backoff=policy,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        agent=agent,
+    )
+
+
 def _check_picklable(worker: object) -> None:
     """Refuse, before anything is dispatched, a worker a process pool cannot send."""
     import pickle
@@ -446,30 +480,31 @@ def execute(
     another executor runs the feature, and what planning raises
     (:class:`~stageflow.planner.PlanError`, a cycle) before anything is dispatched.
     """
-    policy, agent = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    target, new_run = _prepare(
+        tracker,
+        feature,
+        worker,
+        concurrency,
+        mode,
+        max_width,
+        priority,
+        retries,
+        backoff,
+        timeout,
+        fail_fast,
+        agent,
+    )
     if _is_async(worker):
         raise UsageError("the worker is a coroutine function: run it with execute_async")
     if isinstance(executor, concurrent.futures.ProcessPoolExecutor):
         _check_picklable(worker)
-    target = _tracker(tracker)
     limit = concurrency or getattr(executor, "_max_workers", None)
     if executor is None and limit is None:
         # ThreadPoolExecutor's own default: the run must know it, or it would hand the
         # pool every ready subtask, marking in progress (and timing) ones that only queue
         limit = min(32, (os.cpu_count() or 1) + 4)
     with target.store.lease(feature):
-        run = _Run(
-            target,
-            feature,
-            mode=mode,
-            max_width=max_width,
-            priority=priority,
-            retries=retries,
-            backoff=policy,
-            timeout=timeout,
-            fail_fast=fail_fast,
-            agent=agent,
-        )
+        run = new_run()
         run.deliver(on_event)
         pool = executor
         if pool is None:
@@ -630,10 +665,22 @@ async def execute_async(
     thread of their own, so the loop is never blocked and never waits behind workers;
     events are delivered on the loop's thread.
     """
-    policy, agent = _check(worker, mode, retries, timeout, concurrency, backoff, agent)
+    target, new_run = _prepare(
+        tracker,
+        feature,
+        worker,
+        concurrency,
+        mode,
+        max_width,
+        priority,
+        retries,
+        backoff,
+        timeout,
+        fail_fast,
+        agent,
+    )
     if concurrency is None:  # the asyncio runner has no pool to take a limit from
         raise UsageError("concurrency must be an integer >= 1, not None")
-    target = _tracker(tracker)
     loop = asyncio.get_running_loop()
     store_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stageflow-store")
     workers = concurrent.futures.ThreadPoolExecutor(
@@ -645,20 +692,7 @@ async def execute_async(
 
     try:
         with target.store.lease(feature):
-            run: _Run = await off_loop(
-                lambda: _Run(
-                    target,
-                    feature,
-                    mode=mode,
-                    max_width=max_width,
-                    priority=priority,
-                    retries=retries,
-                    backoff=policy,
-                    timeout=timeout,
-                    fail_fast=fail_fast,
-                    agent=agent,
-                )
-            )
+            run: _Run = await off_loop(new_run)
             run.deliver(on_event)
             await _run_async(run, worker, concurrency, workers, off_loop, on_event)
             report: ExecutionReport = await off_loop(run.finish)

@@ -72,3 +72,13 @@ def test_the_demo_plans_and_executes_stage_6_with_progress(tmp_path: Path) -> No
     assert report.startswith(f"# Execution of {DEMO_FEATURE}")
     for entry in ("src/orders/services/cart.service.ts", "src/api/orders/order.routes.ts"):
         assert (root / entry).is_file(), entry  # the simulated agent wrote the deliverables
+
+
+def test_the_execution_outputs_of_unusable_task_files_say_why_nothing_ran(tmp_path: Path) -> None:
+    from stageflow.demo import write_outputs
+
+    write_outputs(tmp_path, "tasks", "alpha")
+    (tmp_path / ".tmp/tasks/alpha/subtask_01.json").write_text("")
+    assert write_outputs(tmp_path, "execution", "alpha") == [".tmp/execution/alpha/summary.md"]
+    summary = (tmp_path / ".tmp/execution/alpha/summary.md").read_text(encoding="utf-8")
+    assert "Not run: cannot plan: 2 problems" in summary

@@ -103,14 +103,15 @@ def _resolve(ns: argparse.Namespace) -> Tuple[WorkflowSpec, str]:
     ref = ns.workflow
     if is_path(ref):
         return read_workflow(ref), ref
-    for spec in all_workflows(str(ns.root)):
+    known_workflows = all_workflows(str(ns.root))  # the project's files, read once
+    for spec in known_workflows:
         if spec.name == ref:
-            return spec, _source(spec, str(ns.root))
-    known = ", ".join(s.name for s in all_workflows(str(ns.root)))
+            return spec, _source(spec)
+    known = ", ".join(s.name for s in known_workflows)
     raise NotFound(f"unknown workflow {ref!r}; known: {known}")
 
 
-def _source(spec: WorkflowSpec, root: str) -> str:
+def _source(spec: WorkflowSpec) -> str:
     from ..workflow import builtin_workflows
 
     if spec.name in builtin_workflows():
@@ -126,7 +127,7 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
             "title": spec.title,
             "stages": len(spec.stages),
             "phases": sum(len(stage.phases) for stage in spec.stages),
-            "source": _source(spec, root),
+            "source": _source(spec),
         }
         for spec in all_workflows(root)
     ]
