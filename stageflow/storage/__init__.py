@@ -19,6 +19,7 @@ import os
 
 from ..errors import UsageError
 from ._stored import StoredRun
+from ._stores import Stores
 from ._taskdocs import StoredFeature, StoredFile
 
 TYPE_CHECKING = False
@@ -27,7 +28,16 @@ if TYPE_CHECKING:
 
     from ._port import RunStore, TaskStore
 
-__all__ = ["RunStore", "StoredFeature", "StoredFile", "StoredRun", "TaskStore", "open_store"]
+__all__ = [
+    "RunStore",
+    "StoredFeature",
+    "StoredFile",
+    "StoredRun",
+    "Stores",
+    "TaskStore",
+    "open_store",
+    "open_stores",
+]
 
 
 def __getattr__(name: str) -> object:
@@ -39,21 +49,24 @@ def __getattr__(name: str) -> object:
 
 
 def open_store(url: str, root: Optional[str] = None) -> RunStore:
-    """Open a store from a URL: ``memory:``, ``files`` (the project root's ``.tmp/``) or
-    ``files:///path/to/root``."""
+    """The run store of :func:`open_stores` ``(url, root)``."""
+    return open_stores(url, root).runs
+
+
+def open_stores(url: str, root: Optional[str] = None) -> Stores:
+    """Open a backend from a URL: ``memory:``, ``files`` (the ``.tmp/`` folder of
+    ``root``, default the current folder) or ``files:///path/to/root``."""
     if url == "memory:" or url == "memory":
         from .memory import MemoryStore
+        from .taskmemory import MemoryTaskStore
 
-        return MemoryStore()
-    if url == "files":
-        from .files import FileStore
-
-        return FileStore(root or os.getcwd())
-    if url.startswith("files://"):
-        from .files import FileStore
-
-        path = url[len("files://") :]
+        return Stores("memory:", MemoryStore(), MemoryTaskStore())
+    if url == "files" or url.startswith("files://"):
+        path = (root or os.getcwd()) if url == "files" else url[len("files://") :]
         if not path:
             raise UsageError(f"store URL {url!r} needs a path: files:///path/to/root")
-        return FileStore(path)
+        from .files import FileStore
+        from .taskfiles import FileTaskStore
+
+        return Stores(url, FileStore(path), FileTaskStore(path))
     raise UsageError(f"unknown store URL {url!r}; use 'files', 'files:///path' or 'memory:'")
