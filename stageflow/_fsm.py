@@ -6,15 +6,17 @@ Each workflow becomes one ``transitions`` machine, built once and cached. Its st
 * ``<key>``          the run is active at stage ``key``;
 * ``<key>#failed``   the run failed at stage ``key``;
 * ``<key>#aborted``  the run was aborted at stage ``key``;
-* ``<key>#awaiting_approval``  stage ``key`` passed its gates and waits for a person;
+* ``<key>#awaiting_approval``  stage ``key`` (or one of its phases) waits for a person;
+* ``<key>#stopped``  the run was stopped at stage ``key`` and can be resumed;
 * ``#completed``     every stage is completed.
 
 Its events are the structural moves of the engine: ``advance`` (to the next stage, or to
 ``#completed`` after the last), ``fail``, ``abort``, ``resume``, ``await`` (a stage that needs
-approval passed its gates), ``approve`` (on, as ``advance``) and ``reject`` (back to the
-stage), and ``rollback:<key>`` from any position at or after ``key`` (never forward). Gates
-and rules are decided elsewhere; this machine answers only "is this move possible from
-here, and where does it lead".
+approval passed its gates, or a phase waits for a person), ``approve`` (on, as
+``advance``), ``release`` (a phase was approved: back to the stage) and ``reject`` (back to
+the stage), ``stop`` (and ``resume`` from there), and ``rollback:<key>`` from any position
+at or after ``key`` (never forward). Gates and rules are decided elsewhere; this machine
+answers only "is this move possible from here, and where does it lead".
 
 No method is bound to any object: a move triggers the event on a private, throw-away
 cursor, so creating runs costs nothing here and the cache holds one machine per workflow.
@@ -33,6 +35,7 @@ COMPLETED = "#completed"
 FAILED_SUFFIX = "#failed"
 ABORTED_SUFFIX = "#aborted"
 AWAITING_SUFFIX = "#awaiting_approval"
+STOPPED_SUFFIX = "#stopped"
 
 _cache: Dict[WorkflowSpec, StageMachine] = {}
 _cache_lock = threading.Lock()
@@ -58,7 +61,15 @@ class StageMachine:
         keys = spec.keys
         states: List[str] = []
         for key in keys:
-            states.extend((key, key + FAILED_SUFFIX, key + ABORTED_SUFFIX, key + AWAITING_SUFFIX))
+            states.extend(
+                (
+                    key,
+                    key + FAILED_SUFFIX,
+                    key + ABORTED_SUFFIX,
+                    key + AWAITING_SUFFIX,
+                    key + STOPPED_SUFFIX,
+                )
+            )
         states.append(COMPLETED)
         moves: List[Dict[str, Any]] = []
         for i, key in enumerate(keys):
@@ -68,25 +79,35 @@ class StageMachine:
             waiting = key + AWAITING_SUFFIX
             moves.append({"trigger": "await", "source": key, "dest": waiting})
             moves.append({"trigger": "approve", "source": waiting, "dest": following})
+            moves.append({"trigger": "release", "source": waiting, "dest": key})
             moves.append({"trigger": "reject", "source": waiting, "dest": key})
+            stopped = key + STOPPED_SUFFIX
+            moves.append({"trigger": "stop", "source": key, "dest": stopped})
             moves.append(
                 {
                     "trigger": "abort",
-                    "source": [key, key + FAILED_SUFFIX, waiting],
+                    "source": [key, key + FAILED_SUFFIX, waiting, stopped],
                     "dest": key + ABORTED_SUFFIX,
                 }
             )
             moves.append(
                 {
                     "trigger": "resume",
-                    "source": [key + FAILED_SUFFIX, key + ABORTED_SUFFIX],
+                    "source": [key + FAILED_SUFFIX, key + ABORTED_SUFFIX, stopped],
                     "dest": key,
                 }
             )
             # Rollback only ever moves back (or stays): from this stage or any later one.
             sources = [COMPLETED]
             for later in keys[i:]:
-                sources.extend((later, later + FAILED_SUFFIX, later + AWAITING_SUFFIX))
+                sources.extend(
+                    (
+                        later,
+                        later + FAILED_SUFFIX,
+                        later + AWAITING_SUFFIX,
+                        later + STOPPED_SUFFIX,
+                    )
+                )
             moves.append({"trigger": "rollback:" + key, "source": sources, "dest": key})
         self.spec = spec
         self._machine = Machine(
@@ -141,6 +162,8 @@ def position_of(status: str, current_stage: Optional[str]) -> str:
         return current_stage + ABORTED_SUFFIX
     if status == "awaiting_approval":
         return current_stage + AWAITING_SUFFIX
+    if status == "stopped":
+        return current_stage + STOPPED_SUFFIX
     return current_stage
 
 
@@ -154,4 +177,6 @@ def split_position(position: str) -> Tuple[str, Optional[str]]:
         return "aborted", position[: -len(ABORTED_SUFFIX)]
     if position.endswith(AWAITING_SUFFIX):
         return "awaiting_approval", position[: -len(AWAITING_SUFFIX)]
+    if position.endswith(STOPPED_SUFFIX):
+        return "stopped", position[: -len(STOPPED_SUFFIX)]
     return "active", position

@@ -38,7 +38,12 @@ __all__ = [
 ]
 
 _DONE = (StageStatus.COMPLETED, StageStatus.SKIPPED)
-_VERBS = {"phase_start": "start", "phase_complete": "complete", "phase_fail": "fail"}
+_VERBS = {
+    "phase_start": "start",
+    "phase_complete": "complete",
+    "phase_fail": "fail",
+    "review": "record a review of",
+}
 
 
 def _rule(name: str, findings: Iterable[Finding] = ()) -> Verdict:
@@ -121,18 +126,44 @@ def reset_stage(record: StageRecord) -> StageRecord:
         name=record.name,
         status=StageStatus.SKIPPED if record.status is StageStatus.SKIPPED else StageStatus.PENDING,
         approval=record.approval,
-        phases=tuple(
-            PhaseRecord(
-                id=p.id,
-                name=p.name,
-                kind=p.kind,
-                status=StageStatus.SKIPPED
-                if p.status is StageStatus.SKIPPED
-                else StageStatus.PENDING,
-            )
-            for p in record.phases
-        ),
+        phases=tuple(_reset_phase(p) for p in record.phases),
     )
+
+
+def _reset_phase(phase: PhaseRecord) -> PhaseRecord:
+    """``phase`` as a new run has it: skipped stays skipped; approval is kept."""
+    return PhaseRecord(
+        id=phase.id,
+        name=phase.name,
+        kind=phase.kind,
+        status=StageStatus.SKIPPED if phase.status is StageStatus.SKIPPED else StageStatus.PENDING,
+        approval=phase.approval,
+    )
+
+
+def reset_from(record: StageRecord, phase_id: str) -> StageRecord:
+    """``record`` with phase ``phase_id`` and every later phase as a new run has them
+    (resuming from an earlier phase)."""
+    index = [p.id for p in record.phases].index(phase_id)
+    return attrs.evolve(
+        record,
+        phases=tuple(_reset_phase(p) if i >= index else p for i, p in enumerate(record.phases)),
+    )
+
+
+def running_phase(record: StageRecord) -> Optional[PhaseRecord]:
+    """The phase of ``record`` that is in progress, if any."""
+    return next((p for p in record.phases if p.status is StageStatus.IN_PROGRESS), None)
+
+
+def waiting_phase(record: StageRecord) -> Optional[PhaseRecord]:
+    """The phase of ``record`` that is awaiting approval, if any."""
+    return next((p for p in record.phases if p.status is StageStatus.AWAITING_APPROVAL), None)
+
+
+def next_phase(record: StageRecord) -> Optional[PhaseRecord]:
+    """The first phase of ``record`` that is neither done nor inline: where work goes on."""
+    return next((p for p in record.phases if p.kind != "inline" and p.status not in _DONE), None)
 
 
 def phase_of(spec: WorkflowSpec, phase_id: str) -> Tuple[StageSpec, PhaseSpec]:
@@ -153,10 +184,10 @@ def phase_of(spec: WorkflowSpec, phase_id: str) -> Tuple[StageSpec, PhaseSpec]:
 def check_phase(
     spec: WorkflowSpec, run: RunState, operation: str, phase_id: str
 ) -> Tuple[Verdict, ...]:
-    """Rule verdicts for ``phase_start``, ``phase_complete`` or ``phase_fail`` of
-    ``phase_id`` (which must be a phase of ``spec``, see :func:`phase_of`)."""
+    """Rule verdicts for ``phase_start``, ``phase_complete``, ``phase_fail`` or ``review``
+    of ``phase_id`` (which must be a phase of ``spec``, see :func:`phase_of`)."""
     verb = _VERBS[operation]
-    stage, _ = phase_of(spec, phase_id)
+    stage, spec_phase = phase_of(spec, phase_id)
     label = f"phase {phase_id} of stage {spec.number(stage.key)} ({stage.key})"
     if run.status is not RunStatus.ACTIVE:
         return (
@@ -198,7 +229,37 @@ def check_phase(
     phase = record.phase(phase_id)
     status = _status_findings(phase, verb, label, operation)
     order = [] if operation == "phase_fail" else _order_findings(record, phase_id, verb, label)
-    return (_rule("phase-status", status), _rule("phase-order", order))
+    rules = [_rule("phase-status", status), _rule("phase-order", order)]
+    if operation == "review":
+        rules.append(_rule("phase-kind", _kind_findings(spec_phase, label)))
+    if operation == "phase_start":
+        rules.append(_rule("stop-requested", _stop_findings(run, label)))
+    return tuple(rules)
+
+
+def _kind_findings(phase: PhaseSpec, label: str) -> List[Finding]:
+    if phase.kind == "review":
+        return []
+    return [
+        Finding(
+            "phase-not-review",
+            f"cannot record a review of {label}: it is a {phase.kind} phase, not a review phase",
+            recommendation="complete it with phase complete",
+        )
+    ]
+
+
+def _stop_findings(run: RunState, label: str) -> List[Finding]:
+    if run.stop_request is None:
+        return []
+    return [
+        Finding(
+            "stop-requested",
+            f"cannot start {label}: {run.stop_request.by} asked the run to stop at "
+            "the end of the running phase",
+            recommendation="let the running phase finish, or resume the run to cancel the stop",
+        )
+    ]
 
 
 def _status_findings(phase: PhaseRecord, verb: str, label: str, operation: str) -> List[Finding]:
@@ -206,6 +267,7 @@ def _status_findings(phase: PhaseRecord, verb: str, label: str, operation: str) 
         "phase_start": (StageStatus.PENDING, StageStatus.FAILED),
         "phase_complete": (StageStatus.PENDING, StageStatus.IN_PROGRESS, StageStatus.FAILED),
         "phase_fail": (StageStatus.PENDING, StageStatus.IN_PROGRESS),
+        "review": (StageStatus.PENDING, StageStatus.IN_PROGRESS),
     }[operation]
     if phase.status in allowed:
         return []
@@ -215,6 +277,7 @@ def _status_findings(phase: PhaseRecord, verb: str, label: str, operation: str) 
         StageStatus.IN_PROGRESS: "it is already in progress",
         StageStatus.PENDING: "it has not started",
         StageStatus.FAILED: "it has already failed",
+        StageStatus.AWAITING_APPROVAL: "it is awaiting approval",
     }[phase.status]
     return [
         Finding(

@@ -32,6 +32,7 @@ _PHASE_FIELDS = (
     "summary",
     "error",
 )
+_PHASE_EXTRAS = (("approval", False), ("feedback", ()), ("attempts", 0), ("review", None))
 
 
 def finding_to_dict(finding: Any) -> Dict[str, Any]:
@@ -57,8 +58,9 @@ def stage_number(doc: Dict[str, Any], key: Optional[str]) -> Optional[int]:
 
 
 def next_phase(doc: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The phase of the current stage to work on next: the first enabled one that is not
-    completed, ``inline`` phases aside (they complete as the next phase starts)."""
+    """The phase of the current stage to work on next (or waiting for approval): the first
+    enabled one that is not completed, ``inline`` phases aside (they complete as the next
+    phase starts)."""
     current = doc["current_stage"]
     for stage in doc["stages"]:
         if stage["key"] == current:
@@ -75,11 +77,16 @@ def next_action(doc: Dict[str, Any]) -> Optional[str]:
     if status == "active":
         phase = next_phase(doc)
         if phase is not None:
-            verb = "complete" if phase["status"] == "in_progress" else "start"
+            if phase["status"] != "in_progress":
+                verb = "start"
+            else:
+                verb = "review" if phase["kind"] == "review" else "complete"
             return f"stageflow phase {verb} {feature} {phase['id']}"
         return f"stageflow stage complete {feature} {number}"
     if status in ("failed", "aborted"):
         return f"stageflow stage resume {feature} {number}"
+    if status == "stopped":
+        return f"stageflow stage resume {feature}"
     if status == "awaiting_approval":
         return f"stageflow stage approve {feature} {number} --by NAME"
     return None
@@ -111,6 +118,8 @@ def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
         },
         "current_phase": None if upcoming is None else upcoming["id"],
         "plan_file": doc.get("plan_file"),
+        "stop_request": doc.get("stop_request"),
+        "stopped_at": doc.get("stopped_at"),
         "next_action": next_action(doc),
         "stages": [
             {
@@ -126,7 +135,13 @@ def status_view(doc: Dict[str, Any]) -> Dict[str, Any]:
                 "error": s["error"],
                 "override": s["override"],
                 "summary": s.get("summary"),
-                "phases": [{k: p[k] for k in _PHASE_FIELDS} for p in s.get("phases", ())],
+                "phases": [
+                    {
+                        **{k: p[k] for k in _PHASE_FIELDS},
+                        **{k: p.get(k, default) for k, default in _PHASE_EXTRAS},
+                    }
+                    for p in s.get("phases", ())
+                ],
                 "approval": s.get("approval", False),
                 "feedback": [dict(f) for f in s.get("feedback", ())],
             }
@@ -163,11 +178,34 @@ def status_text(view: Dict[str, Any]) -> str:
         lines.append(f"Current phase: {view['current_phase']}")
     if view.get("plan_file"):
         lines.append(f"Plan file: {view['plan_file']}")
-    if view["status"] == "awaiting_approval":
+    waiting = next(
+        (
+            p
+            for s in view["stages"]
+            if s["key"] == view["current_stage_key"]
+            for p in s["phases"]
+            if p["status"] == "awaiting_approval"
+        ),
+        None,
+    )
+    if view["status"] == "awaiting_approval" and waiting is not None:
+        lines.append(
+            f"Awaiting approval: phase {waiting['id']} ({waiting['name']}) of stage "
+            f"{view['current_stage']}; approve it to go on, or reject it with a note"
+        )
+    elif view["status"] == "awaiting_approval":
         lines.append(
             f"Awaiting approval: stage {view['current_stage']} passed its gates; approve it "
             "to move on, or reject it with a note"
         )
+    if view.get("stop_request"):
+        asked = view["stop_request"]
+        lines.append(
+            f"Stop requested by {asked['by']} at {asked['at']}: the run stops when the "
+            "running phase ends"
+        )
+    if view["status"] == "stopped" and view.get("stopped_at"):
+        lines.append(f"Stopped at {view['stopped_at']}; resume to go on")
     lines.append("")
     for stage in view["stages"]:
         current = stage["key"] == view["current_stage_key"]
@@ -197,7 +235,15 @@ def status_text(view: Dict[str, Any]) -> str:
         for phase in stage.get("phases", ()):
             mark = _MARKS.get(phase["status"], "[?]")
             what = f"{phase['id']} {phase['name']} ({phase['kind']})"
-            lines.append(f"        {mark} {what} - {phase['status']}")
+            needs = " (needs approval)" if phase.get("approval") else ""
+            lines.append(f"        {mark} {what} - {phase['status']}{needs}")
+            last = phase.get("review")
+            if last is not None:
+                lines.append(
+                    f"              review {last['attempt']}: {last['decision']} "
+                    f"({len(last['result']['issues'])} issues, "
+                    f"blocking from {last['policy']['block_on']})"
+                )
             if phase["error"]:
                 lines.append(f"              error: {phase['error']}")
     if view["next_action"]:
@@ -225,6 +271,13 @@ def history_text(events: Iterable[Dict[str, Any]]) -> str:
             lines.append(f"    summary: {e['summary']}")
         if e.get("plan_file"):
             lines.append(f"    plan file: {e['plan_file']}")
+        if e.get("review"):
+            review = e["review"]
+            said = "approved" if review["result"]["approved"] else "changes requested"
+            lines.append(f"    review attempt {review['attempt']}: {said} -> {review['decision']}")
+            for issue in review["result"]["issues"]:
+                where = f" ({issue['location']})" if issue.get("location") else ""
+                lines.append(f"      {issue['severity']}{where}: {issue['issue']}")
         if e["reason"]:
             label = "override justification" if e["override"] else "reason"
             lines.append(f"    {label}: {e['reason']}")

@@ -32,11 +32,14 @@ from __future__ import annotations
 import copy
 import json
 import os
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import attrs
 
 from .errors import ProblemsError, StateFileError
+
+if TYPE_CHECKING:
+    from .workflow import WorkflowSpec
 
 __all__ = [
     "DEFAULTS",
@@ -111,6 +114,17 @@ class Config:
     def phase(self, phase_id: str) -> StepSettings:
         """The settings of phase ``phase_id``: ``phases.<id>``, over the defaults."""
         return self._step("phases", phase_id)
+
+    def disabled(self, spec: WorkflowSpec) -> List[str]:
+        """The stage keys and phase ids of ``spec`` this configuration switches off."""
+        names = [s.key for s in spec.stages if not self.stage(s.key).enabled]
+        return names + [p.id for s in spec.stages for p in s.phases if not self.phase(p.id).enabled]
+
+    def approvals(self, spec: WorkflowSpec) -> List[str]:
+        """The stage keys and phase ids of ``spec`` this configuration puts behind a
+        person's approval."""
+        names = [s.key for s in spec.stages if self.stage(s.key).approval]
+        return names + [p.id for s in spec.stages for p in s.phases if self.phase(p.id).approval]
 
     def _step(self, group: str, name: str) -> StepSettings:
         values = {**_STEP_DEFAULTS, "model": self.data.get("model", "inherit")}

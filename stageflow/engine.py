@@ -16,7 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import (
     TYPE_CHECKING,
+    Any,
     Callable,
+    Dict,
     Iterable,
     List,
     Optional,
@@ -30,7 +32,7 @@ import attrs
 
 from . import lifecycle
 from ._fileio import fsync_dir
-from ._phases import effective_spec, phase_of, stage_is_done
+from ._phases import effective_spec, phase_of, running_phase, stage_is_done, waiting_phase
 from ._rundoc import check_before_write
 from ._time import SystemClock
 from .errors import (
@@ -53,7 +55,8 @@ from .gates import (
     evaluate_gate,
     match_output,
 )
-from .run import Event, Outcome, RunState, StageRecord, StageStatus
+from .review import ReviewPolicy, ReviewResult, decide_review, review_summary
+from .run import Event, Outcome, ReviewRecord, RunState, RunStatus, StageRecord, StageStatus
 from .serde import run_from_document, run_to_document
 from .storage import RunStore, StoredRun
 from .workflow import WorkflowSpec, builtin_workflows, check_feature_name, output_path_problem
@@ -117,7 +120,8 @@ class Orchestrator:
     :meth:`init`. ``registry`` holds custom gates and compensation hooks. With
     ``default_gates`` (the default), each stage of the 8-stage workflow gets its content
     gate (:mod:`stageflow.content_gates`), and any other stage with declared outputs the
-    ``outputs-exist`` exit gate; ``default_gates=False`` turns them all off.
+    ``outputs-exist`` exit gate; ``default_gates=False`` turns them all off. ``config``
+    (a :class:`~stageflow.config.Config`) gives the policies of review phases.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class Orchestrator:
         clock: Optional[Clock] = None,
         actor: Optional[str] = None,
         default_gates: bool = True,
+        config: Optional[Config] = None,
     ) -> None:
         self.root = Path(os.path.abspath(os.fspath(root) if root is not None else os.getcwd()))
         if store is None:
@@ -146,6 +151,7 @@ class Orchestrator:
         self.registry = registry if registry is not None else Registry()
         self.clock = clock or SystemClock()
         self.actor = _check_actor(actor or default_actor())
+        self.config = config
         self.default_gates = default_gates
         # Runs this orchestrator decoded or wrote, by (location, revision): a revision names
         # one exact content, so a hit skips re-checking and re-structuring the document.
@@ -598,17 +604,65 @@ class Orchestrator:
 
         return self._operate(feature, decide)
 
-    def resume(self, feature: str, stage: StageRef, *, actor: Optional[str] = None) -> RunState:
-        """Resume an aborted or failed run at the stage where it stopped."""
+    def stop(
+        self, feature: str, *, reason: Optional[str] = None, actor: Optional[str] = None
+    ) -> RunState:
+        """Stop the run cooperatively: at once when no phase is running, else as soon as
+        the running phase ends (until then no other phase can start). A stopped run keeps
+        its position; :meth:`resume` goes on from there."""
+        why = _check_text(reason.strip(), "reason") or None if reason is not None else None
 
         def decide(spec: WorkflowSpec, run: RunState) -> Event:
-            key = spec.stage(stage).key
+            return lifecycle.decide(
+                "stop",
+                lifecycle.check_stop(spec, run),
+                now=self._now(),
+                actor=self._actor(actor),
+                stage=run.current_stage,
+                reason=why,
+            )
+
+        return self._operate(feature, decide)
+
+    def resume(
+        self,
+        feature: str,
+        stage: Optional[StageRef] = None,
+        *,
+        from_phase: Optional[str] = None,
+        config: Optional[Config] = None,
+        actor: Optional[str] = None,
+    ) -> RunState:
+        """Resume a stopped, failed or aborted run where it stopped (``stage``: that stage,
+        by default the current one), or call off a stop that is still pending.
+
+        ``from_phase`` names a phase of that stage to go on from: every earlier phase
+        must be done (no phase is jumped), and it and the later phases start over.
+        ``config`` (reloaded by the caller: :func:`~stageflow.config.load_config`)
+        becomes this orchestrator's config, and the stages and phases it switches off or
+        puts behind an approval are updated among those not yet done.
+        """
+        if from_phase is not None and not isinstance(from_phase, str):
+            raise UsageError(f"from_phase must be a phase id, not {from_phase!r}")
+        if config is not None:
+            self.config = config
+
+        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+            key = run.current_stage if stage is None else spec.stage(stage).key
+            if key is None:
+                key = spec.keys[-1]
+            if from_phase is not None:
+                phase_of(spec, from_phase)  # UnknownPhase: nothing recorded
+            skip, approvals = _reconfiguration(spec, run, config)
             return lifecycle.decide(
                 "resume",
-                lifecycle.check_resume(spec, run, key),
+                lifecycle.check_resume(spec, run, key, from_phase),
                 now=self._now(),
                 actor=self._actor(actor),
                 stage=key,
+                phase=from_phase,
+                skip=skip,
+                approvals=approvals,
             )
 
         return self._operate(feature, decide)
@@ -621,25 +675,27 @@ class Orchestrator:
         """Approve ``stage``, which is awaiting approval: it is completed and the run moves
         on. ``by`` (who approved) is the event's actor; ``note`` is kept with it. Refused
         (:class:`RuleViolation`, recorded) unless the stage is awaiting approval."""
-        return self._review("approve", feature, stage, by, note)
+        return self._decide_approval("approve", feature, stage, by, note)
 
     def reject(self, feature: str, stage: StageRef, *, by: str, note: str) -> RunState:
         """Reject ``stage``, which is awaiting approval: it goes back to ``in_progress``
         with the feedback (``by``, ``note``, time) kept on the stage and handed to its agent
         by :meth:`context`. Complete it again (through its gates) to ask for approval
         again. ``note`` is required."""
-        return self._review("reject", feature, stage, by, _require_reason(note, "reject", "note"))
+        return self._decide_approval(
+            "reject", feature, stage, by, _require_reason(note, "reject", "note")
+        )
 
-    def _review(
+    def _decide_approval(
         self, operation: str, feature: str, stage: StageRef, by: str, note: Optional[str]
     ) -> RunState:
         who = _check_actor(by)
         if note is not None:
             note = _check_text(note.strip(), "note") or None
 
-        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
             key = spec.stage(stage).key
-            return lifecycle.decide(
+            event = lifecycle.decide(
                 operation,
                 lifecycle.check_approval(spec, run, key, operation),
                 now=self._now(),
@@ -647,6 +703,9 @@ class Orchestrator:
                 stage=key,
                 reason=note,
             )
+            # an approved phase may have been the stage's last; a rejected stage goes on
+            released = operation == "approve" and waiting_phase(run.stage(key)) is not None
+            return self._then(spec, run, [event], key, who, complete=released)
 
         return self._operate(feature, decide)
 
@@ -723,14 +782,113 @@ class Orchestrator:
                 summary=summary,
                 plan_file=plan_file,
             )
-            if operation != "phase_complete" or event.outcome is not Outcome.APPLIED:
-                return [event]
-            after = lifecycle.apply(spec, run, event)
-            if not stage_is_done(after.stage(stage.key)):
-                return [event]
-            return [event, self._decide_complete(spec, after, stage.key, False, None, (), actor)]
+            return self._then(spec, run, [event], stage.key, actor)
 
         return self._operate(feature, decide)
+
+    def review(
+        self,
+        feature: str,
+        phase: str,
+        result: ReviewResult,
+        *,
+        policy: Optional[ReviewPolicy] = None,
+        actor: Optional[str] = None,
+    ) -> RunState:
+        """Record one attempt of the review phase ``phase`` and decide what follows.
+
+        The decision (kept in the event's :attr:`~stageflow.run.Event.review`, and on the
+        phase) follows ``policy`` (default: from this orchestrator's config, see
+        :meth:`~stageflow.review.ReviewPolicy.from_config`, else :class:`ReviewPolicy`'s
+        defaults): ``passed`` completes the phase; ``retry`` keeps it in progress for the
+        fixer and another review; when retries run out, ``continue`` completes it with the
+        issues left in its summary, ``block`` makes the run wait for a person
+        (:meth:`approve` accepts the phase, :meth:`reject` gives it a new round) and
+        ``fail`` fails the phase, its stage and the run. :func:`stageflow.review.run_review`
+        drives the whole loop.
+        """
+        if not isinstance(result, ReviewResult):
+            raise UsageError(f"a review result must be a ReviewResult, not {result!r}")
+        if policy is not None and not isinstance(policy, ReviewPolicy):
+            raise UsageError(f"a review policy must be a ReviewPolicy, not {policy!r}")
+
+        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
+            stage, _ = phase_of(spec, phase)
+            rules = lifecycle.check_review(spec, run, phase)
+            fields: Dict[str, Any] = {}
+            if all(v.passed for v in rules):
+                used = policy or self.review_policy(stage.key, phase)
+                attempt = run.stage(stage.key).phase(phase).attempts + 1
+                decision = decide_review(result, used, attempt)
+                summary = review_summary(result, used, attempt)
+                fields["review"] = ReviewRecord(attempt, result, used, decision)
+                if decision == "fail":
+                    fields["reason"] = summary
+                elif decision != "retry":
+                    fields["summary"] = summary
+            event = lifecycle.decide(
+                "review",
+                rules,
+                now=self._now(),
+                actor=self._actor(actor),
+                stage=stage.key,
+                phase=phase,
+                **fields,
+            )
+            return self._then(spec, run, [event], stage.key, actor)
+
+        return self._operate(feature, decide)
+
+    def review_policy(self, stage: str, phase: str) -> ReviewPolicy:
+        """The policy of review phase ``phase`` of ``stage`` by this orchestrator's config."""
+        if self.config is None:
+            return ReviewPolicy()
+        return ReviewPolicy.from_config(self.config, stage, phase)
+
+    def _then(
+        self,
+        spec: WorkflowSpec,
+        run: RunState,
+        events: List[Event],
+        key: str,
+        actor: Optional[str],
+        *,
+        complete: bool = True,
+    ) -> List[Event]:
+        """``events`` and what they lead to: the stage completed (through its gates) once
+        its phases are done (with ``complete``), then a pending stop carried out once no
+        phase runs."""
+        after = run
+        for event in events:
+            after = lifecycle.apply(spec, after, event)
+        if events[-1].outcome is not Outcome.APPLIED or after.status is not RunStatus.ACTIVE:
+            return events
+        record = after.stage(key)
+        if complete and record.status is StageStatus.IN_PROGRESS and stage_is_done(record):
+            event = self._decide_complete(spec, after, key, False, None, (), actor)
+            events.append(event)
+            if event.outcome is not Outcome.APPLIED:
+                return events
+            after = lifecycle.apply(spec, after, event)
+        request = after.stop_request
+        current = after.current_stage
+        if (
+            request is not None
+            and after.status is RunStatus.ACTIVE
+            and current is not None
+            and running_phase(after.stage(current)) is None
+        ):
+            events.append(
+                lifecycle.decide(
+                    "stop",
+                    (),
+                    now=self._now(),
+                    actor=request.by,
+                    stage=current,
+                    reason=request.reason,
+                )
+            )
+        return events
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -869,6 +1027,32 @@ class Orchestrator:
                 shutil.copy2(str(path), str(target), follow_symlinks=False)
             archived.append(relative.as_posix())
         return folder.as_posix(), tuple(archived)
+
+
+def _reconfiguration(
+    spec: WorkflowSpec, run: RunState, config: Optional[Config]
+) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """What a reloaded ``config`` changes in ``run``: the stages and phases not started yet
+    that it switches off, and the open ones it puts behind an approval. Switching off what
+    a later stage needs is a :class:`UsageError`, as it is when a run starts."""
+    if config is None:
+        return (), ()
+    pending = {r.key for r in run.stages if r.status is StageStatus.PENDING}
+    pending |= {p.id for r in run.stages for p in r.phases if p.status is StageStatus.PENDING}
+    skip = tuple(name for name in config.disabled(spec) if name in pending)
+    if skip:
+        skipped = [r.key for r in run.stages if r.status is StageStatus.SKIPPED]
+        skipped += [p.id for r in run.stages for p in r.phases if p.status is StageStatus.SKIPPED]
+        off = {s.key for s in spec.stages if not s.enabled}
+        off |= {p.id for s in spec.stages for p in s.phases if not p.enabled}
+        effective_spec(spec, [n for n in skipped if n not in off] + list(skip))  # or UsageError
+    done = (StageStatus.COMPLETED, StageStatus.SKIPPED)
+    open_names = {r.key for r in run.stages if r.status not in done and not r.approval}
+    open_names |= {
+        p.id for r in run.stages for p in r.phases if p.status not in done and not p.approval
+    }
+    approvals = tuple(name for name in config.approvals(spec) if name in open_names)
+    return skip, approvals
 
 
 def _check_actor(actor: object) -> str:

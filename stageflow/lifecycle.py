@@ -16,7 +16,7 @@ parameters.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import attrs
 
@@ -33,6 +33,7 @@ from .run import (
     RunStatus,
     StageRecord,
     StageStatus,
+    StopRequest,
 )
 from .workflow import WorkflowSpec
 
@@ -44,6 +45,8 @@ __all__ = [
     "check_fail",
     "check_phase",
     "check_resume",
+    "check_review",
+    "check_stop",
     "check_rollback",
     "decide",
     "decide_complete",
@@ -61,8 +64,10 @@ _TRIGGERS = {
     "resume": "resume",
     "approve": "approve",
     "reject": "reject",
+    "stop": "stop",
 }
-_PHASE_MOVES = ("phase_start", "phase_complete")
+_PHASE_MOVES = ("phase_start", "phase_complete", "review")
+_RUNNING = (RunStatus.ACTIVE, RunStatus.AWAITING_APPROVAL)
 check_phase = _phases.check_phase
 
 
@@ -83,6 +88,8 @@ def _run_status_rule(run: RunState, allowed: Sequence[RunStatus], operation: str
         RunStatus.AWAITING_APPROVAL: f"stage {run.current_stage} awaits approval; approve or "
         f"reject it first (stageflow stage approve|reject {run.feature} {run.current_stage} "
         "--by NAME)",
+        RunStatus.STOPPED: f"the run is stopped; resume it first (stageflow stage resume "
+        f"{run.feature})",
     }
     return rule(
         "run-status",
@@ -179,7 +186,13 @@ def check_rollback(
     """
     status = _run_status_rule(
         run,
-        (RunStatus.ACTIVE, RunStatus.FAILED, RunStatus.COMPLETED, RunStatus.AWAITING_APPROVAL),
+        (
+            RunStatus.ACTIVE,
+            RunStatus.FAILED,
+            RunStatus.COMPLETED,
+            RunStatus.AWAITING_APPROVAL,
+            RunStatus.STOPPED,
+        ),
         "roll back",
     )
     backwards: list[Finding] = []
@@ -223,7 +236,9 @@ def check_abort(spec: WorkflowSpec, run: RunState) -> Tuple[Verdict, ...]:
     """Rule verdicts for aborting the run."""
     return (
         _run_status_rule(
-            run, (RunStatus.ACTIVE, RunStatus.FAILED, RunStatus.AWAITING_APPROVAL), "abort"
+            run,
+            (RunStatus.ACTIVE, RunStatus.FAILED, RunStatus.AWAITING_APPROVAL, RunStatus.STOPPED),
+            "abort",
         ),
     )
 
@@ -258,9 +273,49 @@ def check_approval(
     )
 
 
-def check_resume(spec: WorkflowSpec, run: RunState, target: str) -> Tuple[Verdict, ...]:
-    """Rule verdicts for resuming at ``target``: only the stage where the run stopped."""
-    status = _run_status_rule(run, (RunStatus.ABORTED, RunStatus.FAILED), "resume")
+def check_review(spec: WorkflowSpec, run: RunState, phase_id: str) -> Tuple[Verdict, ...]:
+    """Rule verdicts for recording a review of phase ``phase_id``: a ``review`` phase of
+    the current stage, in its turn, not yet done."""
+    return _phases.check_phase(spec, run, "review", phase_id)
+
+
+def check_stop(spec: WorkflowSpec, run: RunState) -> Tuple[Verdict, ...]:
+    """Rule verdicts for stopping the run: it must be active, with no stop already asked."""
+    again = []
+    if run.stop_request is not None:
+        again.append(
+            Finding(
+                "stop-already-requested",
+                f"cannot stop: {run.stop_request.by} already asked run {run.feature!r} "
+                f"#{run.run} to stop when its running phase ends",
+                recommendation="wait for the running phase to end",
+            )
+        )
+    return (_run_status_rule(run, (RunStatus.ACTIVE,), "stop"), rule("stop-once", again))
+
+
+def check_resume(
+    spec: WorkflowSpec, run: RunState, target: str, from_phase: Optional[str] = None
+) -> Tuple[Verdict, ...]:
+    """Rule verdicts for resuming at ``target`` (and its phase ``from_phase``): only the
+    stage where the run stopped, and never past a phase that is not done. An active run
+    with a stop pending can be resumed too: that cancels the stop."""
+    if run.status is RunStatus.ACTIVE and run.stop_request is not None:
+        running = []
+        if from_phase is not None:
+            running.append(
+                Finding(
+                    "resume-phase-running",
+                    f"cannot resume from phase {from_phase}: run {run.feature!r} #{run.run} "
+                    "is still active (resuming now only calls off the stop)",
+                    recommendation="let the running phase end, then resume from a phase",
+                )
+            )
+        status = rule("run-status", running)
+    else:
+        status = _run_status_rule(
+            run, (RunStatus.ABORTED, RunStatus.FAILED, RunStatus.STOPPED), "resume"
+        )
     jump: list[Finding] = []
     if target != run.current_stage and run.current_stage is not None:
         here = f"{spec.number(run.current_stage)} ({run.current_stage})"
@@ -282,7 +337,58 @@ def check_resume(spec: WorkflowSpec, run: RunState, target: str) -> Tuple[Verdic
                     recommendation=f"resume at {run.current_stage}",
                 )
             )
-    return (status, rule("sequential", jump), _prerequisite_rule(spec, run, target))
+    verdicts: Tuple[Verdict, ...] = (
+        status,
+        rule("sequential", jump),
+        _prerequisite_rule(spec, run, target),
+    )
+    if from_phase is not None:
+        verdicts += (rule("resume-phase", _from_phase_findings(spec, run, target, from_phase)),)
+    return verdicts
+
+
+def _from_phase_findings(
+    spec: WorkflowSpec, run: RunState, target: str, from_phase: str
+) -> List[Finding]:
+    stage, _ = _phases.phase_of(spec, from_phase)
+    if stage.key != target:
+        return [
+            Finding(
+                "resume-phase-stage",
+                f"cannot resume from phase {from_phase}: it belongs to stage "
+                f"{spec.number(stage.key)} ({stage.key}), not to stage {spec.number(target)} "
+                f"({target}) where the run is",
+                recommendation=f"roll back to stage {stage.key} to redo its phases"
+                if spec.index(stage.key) < spec.index(target)
+                else f"resume at stage {target}",
+            )
+        ]
+    record = run.stage(target)
+    phase = record.phase(from_phase)
+    if phase.status is StageStatus.SKIPPED:
+        return [
+            Finding(
+                "resume-phase-skipped",
+                f"cannot resume from phase {from_phase}: it is skipped in this run",
+            )
+        ]
+    findings = []
+    for earlier in record.phases:
+        if earlier.id == from_phase:
+            break
+        if earlier.kind != "inline" and earlier.status not in _DONE_STATUSES:
+            findings.append(
+                Finding(
+                    "resume-phase-jump",
+                    f"cannot resume from phase {from_phase}: the earlier phase {earlier.id} "
+                    f"({earlier.name}) is {earlier.status.value}, and no phase can be jumped",
+                    recommendation=f"resume from phase {earlier.id}",
+                )
+            )
+    return findings
+
+
+_DONE_STATUSES = (StageStatus.COMPLETED, StageStatus.SKIPPED)
 
 
 def _event(
@@ -421,7 +527,8 @@ def new_run(
     them so that :func:`replay` rebuilds the same run.
 
     ``approvals`` names stage keys that wait for a person's approval once their gates pass,
-    on top of the stages whose workflow declares ``approval``; the init event records them.
+    and phase ids that wait once they are done, on top of those whose workflow declares
+    ``approval``; the init event records them.
     """
     approvals = check_approvals(spec, approvals)
     effective = _phases.effective_spec(spec, skip)
@@ -435,10 +542,7 @@ def new_run(
         created_at=now,
         updated_at=now,
         stages=tuple(
-            attrs.evolve(r, approval=True)
-            if spec.stage(r.key).approval or r.key in approvals
-            else r
-            for r in _phases.initial_stages(effective)
+            _with_approvals(spec, r, approvals) for r in _phases.initial_stages(effective)
         ),
         task=task,
     )
@@ -457,22 +561,46 @@ def new_run(
 
 
 def check_approvals(spec: WorkflowSpec, approvals: Sequence[str]) -> Tuple[str, ...]:
-    """``approvals`` as a tuple if every name is a stage key of ``spec``, named once; else
-    :class:`UsageError` naming every problem."""
+    """``approvals`` as a tuple if every name is a stage key or a phase id of ``spec``,
+    named once; else :class:`UsageError` naming every problem."""
     if isinstance(approvals, (str, bytes)):
-        raise UsageError("approvals must be a list of stage keys, not a single string")
+        raise UsageError("approvals must be a list of stage keys or phase ids, not a single string")
     names = tuple(approvals)
+    phase_ids = {p.id for s in spec.stages for p in s.phases}
     problems = [
-        f"cannot require approval of {name!r}: workflow {spec.name!r} has no such stage "
-        f"(known: {', '.join(spec.keys)})"
+        f"cannot require approval of {name!r}: workflow {spec.name!r} has no such stage or "
+        f"phase (stages: {', '.join(spec.keys)})"
         for name in names
-        if name not in spec.keys
+        if name not in spec.keys and name not in phase_ids
     ]
     if len(set(names)) != len(names):
-        problems.append("approvals name a stage twice")
+        problems.append("approvals name a stage or phase twice")
     if problems:
         raise UsageError("; ".join(problems))
     return names
+
+
+def _with_approvals(
+    spec: WorkflowSpec, record: StageRecord, names: Sequence[str], only_open: bool = False
+) -> StageRecord:
+    """``record`` with approval required where its workflow declares it or ``names`` asks
+    (with ``only_open``, only of the stage and phases not done yet)."""
+    wanted = set(names)
+    stage_open = not only_open or record.status not in _DONE_STATUSES
+    stage_spec = spec.stage(record.key)
+    phases = tuple(
+        attrs.evolve(p, approval=True)
+        if (p.id in wanted or _declared(stage_spec.phases, p.id))
+        and (not only_open or p.status not in _DONE_STATUSES)
+        else p
+        for p in record.phases
+    )
+    approval = record.approval or (stage_open and (stage_spec.approval or record.key in wanted))
+    return attrs.evolve(record, approval=approval, phases=phases)
+
+
+def _declared(phases: Sequence[Any], phase_id: str) -> bool:
+    return any(p.id == phase_id and p.approval for p in phases)
 
 
 def _with_stage(run: RunState, key: str, **changes: Any) -> Tuple[StageRecord, ...]:
@@ -490,7 +618,7 @@ def apply(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
             run, stages=_with_stage(run, first, status=StageStatus.IN_PROGRESS, started_at=at)
         )
     elif event.operation in _PHASE_MOVES and event.outcome is Outcome.APPLIED:
-        new = _apply_phase(run, event)
+        new = _apply_phase(spec, run, event)
     elif event.outcome is Outcome.FAILED:
         assert event.stage is not None
         new = attrs.evolve(
@@ -506,6 +634,8 @@ def apply(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
         )
     elif event.outcome is Outcome.APPLIED:
         new = _apply_move(spec, run, event)
+    if new.stop_request is not None and new.status not in _RUNNING:
+        new = attrs.evolve(new, stop_request=None)  # nothing runs any more: nothing to stop
     recorded = attrs.evolve(
         event,
         seq=len(run.history) + 1,
@@ -517,47 +647,74 @@ def apply(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     return attrs.evolve(new, updated_at=at, history=(*run.history, recorded))
 
 
-def _apply_phase(run: RunState, event: Event) -> RunState:
-    """Start or complete a phase: earlier inline phases of its stage are completed first."""
+def _apply_phase(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
+    """Start or complete a phase, or record a review of it: earlier inline phases of its
+    stage are completed first. A phase that needs approval waits for it once done."""
     assert event.stage is not None
     assert event.phase is not None
     at = event.at
     record = _phases.complete_inline(run.stage(event.stage), at, before=event.phase)
     if record.status is StageStatus.PENDING:  # the current stage after a rollback
         record = attrs.evolve(record, status=StageStatus.IN_PROGRESS, started_at=at)
-    if event.operation == "phase_start":
-        record = _phases.with_phase(
-            record,
-            event.phase,
-            status=StageStatus.IN_PROGRESS,
-            started_at=at,
-            failed_at=None,
-            error=None,
-        )
+    phase = record.phase(event.phase)
+    started = phase.started_at or at
+    trigger: Optional[str] = None
+    changes: dict[str, Any] = {}
+    if event.review is not None:
+        decision = event.review.decision
+        changes = {"attempts": event.review.attempt, "review": event.review}
     else:
-        started = record.phase(event.phase).started_at
-        record = _phases.with_phase(
-            record,
-            event.phase,
+        decision = "start" if event.operation == "phase_start" else "passed"
+    if decision == "start":  # a (re)started phase begins a new round of reviews
+        changes.update(status=StageStatus.IN_PROGRESS, started_at=started, attempts=0)
+        changes["failed_at"] = None
+    elif decision == "retry":
+        changes.update(status=StageStatus.IN_PROGRESS, started_at=started, failed_at=None)
+    elif decision == "fail":
+        changes.update(status=StageStatus.FAILED, started_at=started, failed_at=at)
+        changes["error"] = event.reason
+        record = attrs.evolve(record, status=StageStatus.FAILED, failed_at=at, error=event.reason)
+        trigger = "fail"
+    elif decision == "block" or phase.approval:
+        changes.update(status=StageStatus.AWAITING_APPROVAL, started_at=started, failed_at=None)
+        changes["summary"] = event.summary
+        trigger = "await"
+    else:  # passed, or continue with the issues left
+        changes.update(
             status=StageStatus.COMPLETED,
-            started_at=started or at,
+            started_at=started,
             completed_at=at,
             failed_at=None,
             summary=event.summary,
-            error=None,
         )
+    if decision != "fail":
+        changes["error"] = None
+    record = _phases.with_phase(record, event.phase, **changes)
     stages = tuple(record if r.key == record.key else r for r in run.stages)
     plan_file = event.plan_file if event.plan_file is not None else run.plan_file
-    return attrs.evolve(run, stages=stages, plan_file=plan_file)
+    new = attrs.evolve(run, stages=stages, plan_file=plan_file)
+    if trigger is not None:
+        position = machine_for(spec).move(position_of(run.status.value, run.current_stage), trigger)
+        status_text, current = split_position(position)
+        new = attrs.evolve(new, status=RunStatus(status_text), current_stage=current)
+    return new
 
 
 def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
     """Apply an accepted move through the workflow's state machine."""
     assert event.stage is not None or event.operation == "abort"
+    if event.operation == "stop" and _phases.running_phase(run.stage(str(event.stage))):
+        request = StopRequest(by=event.actor, at=event.at, reason=event.reason)
+        return attrs.evolve(run, stop_request=request)  # stops when that phase ends
+    if event.operation == "resume" and run.status is RunStatus.ACTIVE:  # the stop is called off
+        stages = _reconfigured(spec, run.stages, event.skip, event.approvals)
+        return attrs.evolve(run, stages=stages, stop_request=None)
     trigger = _TRIGGERS.get(event.operation) or "rollback:" + str(event.stage)
     waits = event.operation == "complete" and run.stage(str(event.stage)).approval
     if waits:
         trigger = "await"
+    elif event.operation == "approve" and _phases.waiting_phase(run.stage(str(event.stage))):
+        trigger = "release"
     machine = machine_for(spec)
     position = machine.move(position_of(run.status.value, run.current_stage), trigger)
     if trigger in ("advance", "approve"):  # pass over the stages this run skips
@@ -596,15 +753,27 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
             at=at,
             note=event.reason,
         )
-        stages = _with_stage(
-            run,
-            key,
-            status=StageStatus.COMPLETED if approved else StageStatus.IN_PROGRESS,
-            completed_at=at if approved else None,
-            feedback=(*run.stage(key).feedback, given),
-        )
-        if approved:
-            stages, ended_at = _start_next(stages, current, at)
+        waiting = _phases.waiting_phase(run.stage(key))
+        if waiting is not None:  # the phase goes on, or is done; the stage is still at work
+            changes: dict[str, Any] = {"feedback": (*waiting.feedback, given)}
+            if approved:
+                changes.update(status=StageStatus.COMPLETED, completed_at=at)
+            else:
+                changes.update(status=StageStatus.IN_PROGRESS, attempts=0)
+            stages = tuple(
+                _phases.with_phase(r, waiting.id, **changes) if r.key == key else r
+                for r in run.stages
+            )
+        else:
+            stages = _with_stage(
+                run,
+                key,
+                status=StageStatus.COMPLETED if approved else StageStatus.IN_PROGRESS,
+                completed_at=at if approved else None,
+                feedback=(*run.stage(key).feedback, given),
+            )
+            if approved:
+                stages, ended_at = _start_next(stages, current, at)
     elif event.operation == "fail":
         stages = _with_stage(
             run, str(event.stage), status=StageStatus.FAILED, failed_at=at, error=event.reason
@@ -627,17 +796,28 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
         stages = tuple(failed if r.key == failed.key else r for r in run.stages)
     elif event.operation == "abort":
         ended_at = at
+    elif event.operation == "stop":
+        return attrs.evolve(
+            run, status=status, current_stage=current, stop_request=None, stopped_at=at
+        )
     elif event.operation == "resume":
         # The stage continues: it keeps its start time; the failure is in the history.
         record = run.stage(str(event.stage))
-        stages = _with_stage(
-            run,
-            record.key,
-            status=StageStatus.IN_PROGRESS,
-            started_at=record.started_at or at,
-            failed_at=None,
-            error=None,
+        if event.phase is not None:
+            record = _phases.reset_from(record, event.phase)
+        stages = tuple(
+            attrs.evolve(
+                record,
+                status=StageStatus.IN_PROGRESS,
+                started_at=record.started_at or at,
+                failed_at=None,
+                error=None,
+            )
+            if r.key == record.key
+            else r
+            for r in run.stages
         )
+        stages = _reconfigured(spec, stages, event.skip, event.approvals)
         ended_at = None
     else:  # rollback: the target and every later stage return to pending
         start = spec.index(str(event.stage))
@@ -645,7 +825,45 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
             _phases.reset_stage(r) if i >= start else r for i, r in enumerate(run.stages)
         )
         ended_at = None
-    return attrs.evolve(run, status=status, current_stage=current, stages=stages, ended_at=ended_at)
+    return attrs.evolve(
+        run,
+        status=status,
+        current_stage=current,
+        stages=stages,
+        ended_at=ended_at,
+        stop_request=None if event.operation == "resume" else run.stop_request,
+    )
+
+
+def _reconfigured(
+    spec: WorkflowSpec,
+    stages: Tuple[StageRecord, ...],
+    skip: Sequence[str],
+    approvals: Sequence[str],
+) -> Tuple[StageRecord, ...]:
+    """``stages`` with the stages and phases named in ``skip`` that have not started yet
+    skipped, and approval required of the open ones named in ``approvals`` (a resume that
+    reloaded the config)."""
+    off = set(skip)
+    out = []
+    for record in stages:
+        if record.key in off and record.status is StageStatus.PENDING:
+            record = attrs.evolve(
+                record,
+                status=StageStatus.SKIPPED,
+                phases=tuple(attrs.evolve(p, status=StageStatus.SKIPPED) for p in record.phases),
+            )
+        record = attrs.evolve(
+            record,
+            phases=tuple(
+                attrs.evolve(p, status=StageStatus.SKIPPED)
+                if p.id in off and p.status is StageStatus.PENDING
+                else p
+                for p in record.phases
+            ),
+        )
+        out.append(_with_approvals(spec, record, approvals, only_open=True))
+    return tuple(out)
 
 
 def _start_next(

@@ -13,6 +13,7 @@ from typing import Iterable, Optional, Tuple
 import attrs
 
 from .findings import Finding, Verdict, findings_tuple
+from .review import ReviewPolicy, ReviewResult
 
 __all__ = [
     "Event",
@@ -20,10 +21,12 @@ __all__ = [
     "Outcome",
     "Override",
     "PhaseRecord",
+    "ReviewRecord",
     "RunState",
     "RunStatus",
     "StageRecord",
     "StageStatus",
+    "StopRequest",
 ]
 
 
@@ -55,6 +58,7 @@ class RunStatus(str, enum.Enum):
     ABORTED = "aborted"
     FAILED = "failed"
     AWAITING_APPROVAL = "awaiting_approval"
+    STOPPED = "stopped"
 
 
 class StageStatus(str, enum.Enum):
@@ -113,6 +117,29 @@ def _feedback(items: Iterable[Feedback]) -> Tuple[Feedback, ...]:
 
 
 @attrs.frozen
+class ReviewRecord:
+    """One attempt of a review phase: its number in the current round (from 1), the
+    reviewer's result, the policy it was judged by, and the engine's ``decision``:
+    ``passed``, ``retry`` (fix and review again), or once the retries ran out the policy's
+    ``continue``, ``block`` or ``fail``."""
+
+    attempt: int
+    result: ReviewResult
+    policy: ReviewPolicy
+    decision: str
+
+
+@attrs.frozen
+class StopRequest:
+    """A cooperative stop asked for while a phase was running: the run stops as soon as
+    that phase ends."""
+
+    by: str
+    at: datetime
+    reason: Optional[str] = None
+
+
+@attrs.frozen
 class Event:
     """One entry of a run's append-only history.
 
@@ -143,6 +170,7 @@ class Event:
     skip: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
     task: Optional[str] = None
     approvals: Tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    review: Optional[ReviewRecord] = None
 
     @property
     def findings(self) -> Tuple[Finding, ...]:
@@ -153,7 +181,12 @@ class Event:
 @attrs.frozen
 class PhaseRecord:
     """The state of one phase of a stage inside a run (``id``, ``name`` and ``kind`` are
-    copied from the workflow so that views need no workflow definition)."""
+    copied from the workflow so that views need no workflow definition).
+
+    ``approval``: the phase waits for a person once it is done. ``feedback``: its approvals
+    and rejections. For a review phase, ``attempts`` counts the reviews of the current
+    round (a rejection starts a new one) and ``review`` is the last one.
+    """
 
     id: str
     name: str
@@ -164,6 +197,10 @@ class PhaseRecord:
     failed_at: Optional[datetime] = None
     summary: Optional[str] = None
     error: Optional[str] = None
+    approval: bool = False
+    feedback: Tuple[Feedback, ...] = attrs.field(default=(), converter=_feedback)
+    attempts: int = 0
+    review: Optional[ReviewRecord] = None
 
 
 @attrs.frozen
@@ -208,6 +245,9 @@ class RunState:
     ``plan_file`` is the path a phase recorded as the run's plan (phase 1.2 of the
     ``plan-implement-test-final`` workflow), for every later stage to read. ``task`` is the
     task description the run was started with, if any.
+
+    ``stop_request`` is a cooperative stop waiting for the running phase to end;
+    ``stopped_at`` is when the run was last ``stopped`` (kept after it resumes).
     """
 
     feature: str
@@ -222,6 +262,8 @@ class RunState:
     history: Tuple[Event, ...] = attrs.field(default=(), converter=_events)
     plan_file: Optional[str] = None
     task: Optional[str] = None
+    stop_request: Optional[StopRequest] = None
+    stopped_at: Optional[datetime] = None
 
     def stage(self, key: str) -> StageRecord:
         """The record of the stage ``key``."""

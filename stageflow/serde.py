@@ -18,7 +18,8 @@ from ._rundoc import FORMAT_VERSION, check_run_document
 from ._time import format_timestamp, parse_timestamp
 from .errors import StateFileError
 from .findings import Severity
-from .run import Event, Outcome, RunState, RunStatus, StageRecord, StageStatus
+from .review import IssueSeverity
+from .run import Event, Outcome, PhaseRecord, RunState, RunStatus, StageRecord, StageStatus
 
 __all__ = ["format_timestamp", "parse_timestamp", "run_from_document", "run_to_document"]
 
@@ -31,7 +32,7 @@ def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_unstructure_hook(datetime, format_timestamp)
     # str-based enums would otherwise pass through as members (cattrs' str hook wins).
-    for enum_type in (RunStatus, StageStatus, Outcome, Severity):
+    for enum_type in (RunStatus, StageStatus, Outcome, Severity, IssueSeverity):
         converter.register_unstructure_hook(enum_type, _enum_value)
     converter.register_structure_hook(datetime, lambda value, _: parse_timestamp(value))
     # Fields added with phases are left out while at their defaults, so a run of a workflow
@@ -47,9 +48,10 @@ def _make_converter() -> cattrs.Converter:
 
 # Inner classes first: a generated hook binds the hooks of its fields' types when made.
 _OPTIONAL_FIELDS = (
-    (Event, ("phase", "summary", "plan_file", "skip", "task", "approvals")),
+    (Event, ("phase", "summary", "plan_file", "skip", "task", "approvals", "review")),
+    (PhaseRecord, ("approval", "feedback", "attempts", "review")),
     (StageRecord, ("summary", "phases", "approval", "feedback")),
-    (RunState, ("plan_file", "task")),
+    (RunState, ("plan_file", "task", "stop_request", "stopped_at")),
 )
 
 

@@ -125,7 +125,9 @@ class PhaseSpec:
     """One phase of a stage: a step with an ``id`` (a string such as ``"1.1"``; phases run in
     the order of their list, never of their ids), a ``name``, a ``kind`` (one of
     :data:`PHASE_KINDS`), an ``enabled`` flag, the ``agent`` that does it and, for a
-    ``command`` phase, the ``command`` (an argument list, run without a shell)."""
+    ``command`` phase, the ``command`` (an argument list, run without a shell). A phase
+    with ``approval`` waits, once done, in ``awaiting_approval`` until a person approves
+    it."""
 
     id: str
     name: str
@@ -134,6 +136,7 @@ class PhaseSpec:
     description: str = ""
     agent: str = ""
     command: Tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    approval: bool = False
 
 
 @attrs.frozen
@@ -430,6 +433,7 @@ def spec_from_document(document: Mapping[str, Any]) -> WorkflowSpec:
                         description=p.get("description", ""),
                         agent=p.get("agent", ""),
                         command=p.get("command", ()),
+                        approval=p.get("approval", False),
                     )
                     for p in stage.get("phases", ())
                 ),
@@ -509,6 +513,8 @@ def _phase_document(phase: PhaseSpec) -> Dict[str, Any]:
         out["agent"] = phase.agent
     if phase.command:
         out["command"] = list(phase.command)
+    if phase.approval:
+        out["approval"] = True
     return out
 
 

@@ -25,12 +25,14 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def _positions(spec: WorkflowSpec) -> List[str]:
     found = [COMPLETED]
     for key in spec.keys:
-        found.extend((key, key + "#failed", key + "#aborted", key + "#awaiting_approval"))
+        found.extend(
+            (key, key + "#failed", key + "#aborted", key + "#awaiting_approval", key + "#stopped")
+        )
     return found
 
 
 def _triggers(spec: WorkflowSpec) -> List[str]:
-    moves = ["advance", "fail", "abort", "resume", "await", "approve", "reject"]
+    moves = ["advance", "fail", "abort", "resume", "await", "approve", "release", "reject", "stop"]
     return moves + ["rollback:" + k for k in spec.keys]
 
 
@@ -66,10 +68,10 @@ def test_creating_and_driving_runs_never_rebuilds_the_machine(
         assert run.current_stage is None
 
 
-def test_states_are_four_positions_per_stage_plus_completed() -> None:
+def test_states_are_five_positions_per_stage_plus_completed() -> None:
     machine = machine_for(ABC)
     assert sorted(machine.states) == sorted(_positions(ABC))
-    assert len(machine_for(EIGHT_STAGE).states) == 8 * 4 + 1
+    assert len(machine_for(EIGHT_STAGE).states) == 8 * 5 + 1
 
 
 def test_no_method_is_injected_into_the_workflow_or_its_stages() -> None:
@@ -108,6 +110,11 @@ def test_no_method_is_injected_into_the_workflow_or_its_stages() -> None:
         ("b#awaiting_approval", "abort", "b#aborted"),
         ("b#awaiting_approval", "rollback:a", "a"),
         ("b#awaiting_approval", "rollback:b", "b"),
+        ("b#awaiting_approval", "release", "b"),
+        ("b", "stop", "b#stopped"),
+        ("b#stopped", "resume", "b"),
+        ("b#stopped", "abort", "b#aborted"),
+        ("c#stopped", "rollback:a", "a"),
     ],
 )
 def test_legal_moves(position: str, trigger: str, expected: str) -> None:
@@ -138,6 +145,12 @@ def test_legal_moves(position: str, trigger: str, expected: str) -> None:
         ("nowhere", "advance"),
         ("a", "approve"),
         ("a", "reject"),
+        ("a", "release"),
+        ("a#stopped", "stop"),
+        ("a#stopped", "advance"),
+        ("a#failed", "stop"),
+        ("a#awaiting_approval", "stop"),
+        ("a#stopped", "rollback:b"),
         ("a#awaiting_approval", "advance"),
         ("a#awaiting_approval", "fail"),
         ("a#awaiting_approval", "await"),

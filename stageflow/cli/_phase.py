@@ -37,6 +37,18 @@ def _add_fail(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reason", required=True, help="why (recorded in the history)")
 
 
+def _add_review(p: argparse.ArgumentParser) -> None:
+    _add_phase(p)
+    p.add_argument(
+        "--result",
+        required=True,
+        metavar="FILE",
+        help='the review as JSON (\'-\' reads stdin): {"status": "approved" | '
+        '"changes_requested", "issues": [{"severity": "HIGH", "issue": ..., '
+        '"location": ..., "suggestion": ...}], "summary": ...}',
+    )
+
+
 def register(groups: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``stageflow phase ...``."""
     from ._args import add_group
@@ -86,6 +98,57 @@ def _complete(ns: argparse.Namespace, console: Console) -> int:
     )
 
 
+def _review(ns: argparse.Namespace, console: Console) -> int:
+    import json
+    import sys
+
+    from ..config import load_config
+    from ..errors import UsageError
+    from ..review import parse_review
+
+    source = "stdin" if ns.result == "-" else ns.result
+    try:
+        if ns.result == "-":
+            text = sys.stdin.read()
+        else:
+            with open(ns.result, encoding="utf-8") as handle:
+                text = handle.read()
+        data = json.loads(text)
+    except OSError as exc:
+        raise UsageError(f"cannot read the review {source}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"the review {source} is not valid JSON: {exc}") from None
+    result = parse_review(data, source)
+    config = load_config(ns.root)
+
+    def review(flow: Any) -> Any:
+        flow.config = config
+        return flow.review(ns.feature, ns.phase, result)
+
+    def describe(run: RunState) -> str:
+        event = next(e for e in reversed(run.history) if e.review is not None)
+        assert event.review is not None
+        review = event.review
+        head = f"Review {review.attempt} of phase {_label(run)}: "
+        blocking = review.result.blocking(review.policy.block_on)
+        return (
+            head
+            + {
+                "passed": "passed; the phase is done" + _after(run),
+                "retry": f"{len(blocking)} blocking issue(s); fix them and review again "
+                f"({review.policy.max_retries - review.attempt + 1} retries left)",
+                "continue": "retries used up; the phase completes with the issues left"
+                + _after(run),
+                "block": "retries used up; the run waits for a person to approve or reject it",
+                "fail": "retries used up; the phase, its stage and the run failed",
+            }[review.decision]
+        )
+
+    from ._stage import _run
+
+    return _run(ns, console, review, describe)
+
+
 def _fail(ns: argparse.Namespace, console: Console) -> int:
     from ._stage import _run
 
@@ -107,5 +170,10 @@ COMMANDS: Dict[str, Command] = {
         _add_complete,
     ),
     "fail": (_fail, "mark a phase failed, and with it its stage and the run", _add_fail),
+    "review": (
+        _review,
+        "record a review of a review phase: passed, fix and retry, or what its policy says",
+        _add_review,
+    ),
 }
 """Every ``stageflow phase`` command: handler, help, arguments."""

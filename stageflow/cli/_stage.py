@@ -87,6 +87,24 @@ def _add_nothing(p: argparse.ArgumentParser) -> None:
     pass
 
 
+def _add_stop(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--reason", help="why (recorded in the history)")
+
+
+def _add_resume(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "stage",
+        metavar="STAGE",
+        nargs="?",
+        help="stage number or key (default: the stage where the run stopped)",
+    )
+    p.add_argument(
+        "--from-phase",
+        metavar="PHASE_ID",
+        help="go on from this phase of the stage; it and the later phases start over",
+    )
+
+
 def register(
     groups: Any, common: Callable[[argparse.ArgumentParser], None], only: Optional[str] = None
 ) -> None:
@@ -280,11 +298,10 @@ def _init(ns: argparse.Namespace, console: Console) -> int:
     def init(flow: Orchestrator) -> RunState:
         spec = flow.workflow(workflow)
         # the stages and phases the configuration switches off, then those of --skip
-        skip = [s.key for s in spec.stages if not config.stage(s.key).enabled]
-        skip += [p.id for s in spec.stages for p in s.phases if not config.phase(p.id).enabled]
+        skip = config.disabled(spec)
         skip += [name for name in ns.skip if name not in skip]
-        # the stages the configuration puts behind an approval, then those of --approval
-        approvals = [s.key for s in spec.stages if config.stage(s.key).approval]
+        # those the configuration puts behind an approval, then those of --approval
+        approvals = config.approvals(spec)
         approvals += [name for name in ns.approval if name not in approvals]
         return flow.init(
             ns.feature, workflow=workflow, skip=skip, task=ns.task, approvals=approvals
@@ -438,12 +455,36 @@ def _abort(ns: argparse.Namespace, console: Console) -> int:
     return _run(ns, console, lambda o: o.abort(ns.feature, reason=ns.reason), describe)
 
 
+def _stop(ns: argparse.Namespace, console: Console) -> int:
+    def describe(run: RunState) -> str:
+        if run.stop_request is not None:
+            return f"Stop requested for {run.feature!r}: it stops when the running phase ends"
+        return f"Stopped {run.feature!r}; {_where(run)}"
+
+    return _run(ns, console, lambda o: o.stop(ns.feature, reason=ns.reason), describe)
+
+
 def _resume(ns: argparse.Namespace, console: Console) -> int:
+    from ..config import load_config
+
+    config = load_config(ns.root)  # edits made while the run was stopped take effect
+
+    def describe(run: RunState) -> str:
+        last = run.history[-1]
+        if (
+            run.status.value == "active"
+            and last.status_before is not None
+            and (last.status_before.value == "active")
+        ):
+            return f"Called off the stop of {run.feature!r}; {_where(run)}"
+        start = f" from phase {last.phase}" if last.phase else ""
+        return f"Resumed {run.feature!r}{start}; {_where(run)}"
+
     return _run(
         ns,
         console,
-        lambda o: o.resume(ns.feature, ns.stage),
-        lambda r: f"Resumed {r.feature!r}; {_where(r)}",
+        lambda o: o.resume(ns.feature, ns.stage, from_phase=ns.from_phase, config=config),
+        describe,
     )
 
 
@@ -493,11 +534,17 @@ COMMANDS: Dict[str, Command] = {
         _add_reason,
     ),
     "abort": (_abort, "abort the run; its outputs are archived", ("feature",), _add_reason),
+    "stop": (
+        _stop,
+        "stop the run once its running phase ends; resume goes on from there",
+        ("feature",),
+        _add_stop,
+    ),
     "resume": (
         _resume,
-        "resume an aborted or failed run where it stopped",
-        ("feature", "stage"),
-        _add_nothing,
+        "resume a stopped, failed or aborted run where it stopped (reloads the config)",
+        ("feature",),
+        _add_resume,
     ),
     "history": (_history, "show the append-only history of a run", ("feature",), _add_run),
     "graph": (
