@@ -166,21 +166,12 @@ class Orchestrator:
             )
 
     def _check_workflows(self) -> None:
-        """Refuse workflows whose gate or hook names the registry cannot resolve, and those
-        this engine cannot run (``command`` phases: it records phases, it runs no command)."""
+        """Refuse workflows whose gate or hook names the registry cannot resolve."""
         from .workflow_doc import unknown_names
 
         problems = []
         for spec in self.workflows.values():
             problems += [f"workflow {spec.name!r}: {p}" for p in unknown_names(spec, self.registry)]
-            problems += [
-                f"workflow {spec.name!r}: stage {stage.key!r} phase {phase.id} is a command "
-                "phase, which this engine does not run yet; make it a work phase whose agent "
-                "runs the command"
-                for stage in spec.stages
-                for phase in stage.phases
-                if phase.kind == "command"
-            ]
         if problems:
             raise WorkflowDefinitionError(problems)
 

@@ -19,7 +19,7 @@ import attrs
 
 from ._execution import AttemptFailed, PermanentFailure, TaskContext, TaskResult
 
-__all__ = ["CommandWorker"]
+__all__ = ["CannotStart", "CommandFailed", "CommandWorker", "run_command"]
 
 _TAIL = 400  # characters of standard error kept in a failure's message
 _POLL = 0.25  # seconds between looks at a command whose output is still open
@@ -74,63 +74,13 @@ class CommandWorker:
         )
         payload = json.dumps(subtask, ensure_ascii=False).encode("utf-8", "surrogatepass")
         try:
-            process = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                cwd=self.cwd,
-                env=env,
-                start_new_session=True,  # its own process group: a timeout kills it all
+            return TaskResult(
+                run_command(self.argv, payload, cwd=self.cwd, env=env, timeout=context.timeout)
             )
-        except OSError as exc:
-            raise PermanentFailure(f"cannot run {self.argv[0]!r}: {exc.strerror or exc}") from None
-        with _LIVE_GUARD:
-            _LIVE.add(process)
-        try:
-            out, err = self._communicate(process, payload, context.timeout)
-        except BaseException:
-            _kill_group(process)
-            process.wait()
-            raise
-        finally:
-            with _LIVE_GUARD:
-                _LIVE.discard(process)
-        if process.returncode != 0:
-            tail = err.decode("utf-8", "replace").strip()[-_TAIL:]
-            status = process.returncode
-            what = f"killed by signal {-status}" if status < 0 else f"exited {status}"
-            raise AttemptFailed(f"{self.argv[0]} {what}" + (f": {tail}" if tail else ""))
-        lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines()]
-        summary = next((line for line in reversed(lines) if line), f"{self.argv[0]} exited 0")
-        return TaskResult(summary)
-
-    def _communicate(
-        self, process: subprocess.Popen[bytes], payload: bytes, timeout: Optional[float]
-    ) -> Tuple[bytes, bytes]:
-        """The command's output once it has exited. A child it left behind holding the
-        pipes open gets :data:`PIPE_GRACE` seconds, then the process group is killed (what
-        was written is kept); past ``timeout`` the group is killed and the attempt fails."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        exited_at: Optional[float] = None
-        send: Optional[bytes] = payload
-        while True:
-            try:
-                return process.communicate(send, timeout=_POLL)
-            except subprocess.TimeoutExpired:
-                send = None  # the input is sent once; output read so far is kept
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                _kill_group(process)
-                process.communicate()
-                raise AttemptFailed(
-                    f"{self.argv[0]} ran longer than {timeout:g} s and was killed"
-                ) from None
-            if process.poll() is not None:
-                exited_at = now if exited_at is None else exited_at
-                if now - exited_at >= PIPE_GRACE:
-                    _kill_group(process)
-                    return process.communicate()
+        except CannotStart as exc:
+            raise PermanentFailure(str(exc)) from None
+        except CommandFailed as exc:
+            raise AttemptFailed(str(exc)) from None
 
     @staticmethod
     def interrupt() -> None:
@@ -148,6 +98,89 @@ class CommandWorker:
                 process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 _kill_group(process)
+
+
+class CannotStart(Exception):
+    """:func:`run_command` could not start the command (its message says why)."""
+
+
+class CommandFailed(Exception):
+    """The command of :func:`run_command` exited non-zero, died, or ran out of time."""
+
+
+def run_command(
+    argv: Tuple[str, ...],
+    payload: bytes,
+    *,
+    cwd: Optional[str],
+    env: Mapping[str, str],
+    timeout: Optional[float],
+) -> str:
+    """Run ``argv`` (no shell, its own process group) with ``payload`` on standard input;
+    the last non-blank line of its standard output (or ``"<command> exited 0"``).
+
+    :class:`CannotStart` if it cannot be started; :class:`CommandFailed` naming the exit
+    status and the end of standard error if it fails, or when it runs past ``timeout``
+    (its whole process group is killed then). A child it leaves behind holding its output
+    open is killed :data:`PIPE_GRACE` seconds after it exits; so is the group when the
+    caller is interrupted.
+    """
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,  # its own process group: a timeout kills it all
+        )
+    except OSError as exc:
+        raise CannotStart(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
+    with _LIVE_GUARD:
+        _LIVE.add(process)
+    try:
+        out, err = _communicate(process, payload, timeout, argv[0])
+    except BaseException:
+        _kill_group(process)
+        process.wait()
+        raise
+    finally:
+        with _LIVE_GUARD:
+            _LIVE.discard(process)
+    if process.returncode != 0:
+        tail = err.decode("utf-8", "replace").strip()[-_TAIL:]
+        status = process.returncode
+        what = f"killed by signal {-status}" if status < 0 else f"exited {status}"
+        raise CommandFailed(f"{argv[0]} {what}" + (f": {tail}" if tail else ""))
+    lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines()]
+    return next((line for line in reversed(lines) if line), f"{argv[0]} exited 0")
+
+
+def _communicate(
+    process: subprocess.Popen[bytes], payload: bytes, timeout: Optional[float], name: str
+) -> Tuple[bytes, bytes]:
+    """The command's output once it has exited. A child it left behind holding the pipes
+    open gets :data:`PIPE_GRACE` seconds, then the process group is killed (what was
+    written is kept); past ``timeout`` the group is killed and :class:`CommandFailed`."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    exited_at: Optional[float] = None
+    send: Optional[bytes] = payload
+    while True:
+        try:
+            return process.communicate(send, timeout=_POLL)
+        except subprocess.TimeoutExpired:
+            send = None  # the input is sent once; output read so far is kept
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            _kill_group(process)
+            process.communicate()
+            raise CommandFailed(f"{name} ran longer than {timeout:g} s and was killed") from None
+        if process.poll() is not None:
+            exited_at = now if exited_at is None else exited_at
+            if now - exited_at >= PIPE_GRACE:
+                _kill_group(process)
+                return process.communicate()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -24,7 +24,6 @@ from stageflow import (
     StageStatus,
     UnknownPhase,
     UsageError,
-    WorkflowDefinitionError,
     WorkflowSpec,
 )
 from stageflow.cli import main
@@ -535,12 +534,6 @@ def _fields(event: Event) -> Dict[str, Any]:
     import attrs
 
     return attrs.asdict(event, recurse=False)
-
-
-def test_command_phases_are_still_refused_with_a_clear_message() -> None:
-    stage = StageSpec("s", "S", phases=(PhaseSpec("1", "Lint", kind="command", command=("ruff",)),))
-    with pytest.raises(WorkflowDefinitionError, match="command phase, which this engine"):
-        make_orchestrator(workflows=[WorkflowSpec("cmd", (stage,))])
 
 
 def test_memory_store_orchestrators_share_runs() -> None:

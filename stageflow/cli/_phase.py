@@ -11,7 +11,7 @@ import argparse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing is imported only by type checkers (CLI fast path)
-    from typing import Any, Callable, Dict, Tuple
+    from typing import Any, Callable, Dict, List, Tuple
 
     from ..run import RunState
     from . import Console
@@ -46,6 +46,18 @@ def _add_review(p: argparse.ArgumentParser) -> None:
         help='the review as JSON (\'-\' reads stdin): {"status": "approved" | '
         '"changes_requested", "issues": [{"severity": "HIGH", "issue": ..., '
         '"location": ..., "suggestion": ...}], "summary": ...}',
+    )
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    from ._args import seconds
+
+    _add_phase(p)
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help="kill the command and fail the phase after this long (default: no limit)",
     )
 
 
@@ -149,6 +161,30 @@ def _review(ns: argparse.Namespace, console: Console) -> int:
     return _run(ns, console, review, describe)
 
 
+def _run_command(ns: argparse.Namespace, console: Console) -> int:
+    from ..phase_commands import run_command_phase
+    from ._stage import _run
+
+    def describe(run: RunState) -> str:
+        last = run.history[-1]
+        if last.operation == "phase_fail":
+            return (
+                f"Phase {_label(run)} of {run.feature!r} failed: {last.reason}; the run is failed"
+            )
+        event = next(e for e in reversed(run.history) if e.operation == "phase_complete")
+        return f"Ran phase {_label(run)} of {run.feature!r}: {event.summary}{_after(run)}"
+
+    ran: List[RunState] = []
+
+    def action(flow: Any) -> RunState:
+        ran.append(run_command_phase(flow, ns.feature, ns.phase, timeout=ns.timeout))
+        return ran[-1]
+
+    code = _run(ns, console, action, describe)
+    failed = bool(ran) and ran[-1].history[-1].operation == "phase_fail"
+    return 1 if code == 0 and failed else code  # the command failed: so does the command line
+
+
 def _fail(ns: argparse.Namespace, console: Console) -> int:
     from ._stage import _run
 
@@ -170,6 +206,11 @@ COMMANDS: Dict[str, Command] = {
         _add_complete,
     ),
     "fail": (_fail, "mark a phase failed, and with it its stage and the run", _add_fail),
+    "run": (
+        _run_command,
+        "run a command phase: its command completes it, or fails it naming why",
+        _add_run,
+    ),
     "review": (
         _review,
         "record a review of a review phase: passed, fix and retry, or what its policy says",
