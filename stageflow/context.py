@@ -8,9 +8,10 @@ the stage before it (the nearest earlier stage that completed), and the plan fil
 stage with phases it adds the phase at hand and the summary of the phase completed before
 it: phases hand their summaries on the same way. When a person rejected the stage (see
 :meth:`stageflow.engine.Orchestrator.reject`), the brief carries that stage's own
-feedback: every approval and rejection, who gave it, when and why. The history, other
-stages' outputs,
-findings and phases are never part of it.
+feedback: every approval and rejection, who gave it, when and why (and the phase at
+hand's own). While a review phase loops, the brief carries the blocking issues of its last
+review, for the fixer. The history, other stages' outputs, findings and phases are never
+part of it.
 
 Pure: it reads values, never files.
 """
@@ -23,6 +24,7 @@ import attrs
 
 from ._time import format_timestamp
 from .config import Config, StepSettings
+from .review import ReviewIssue
 from .run import Feedback, RunState, StageStatus
 from .workflow import WorkflowSpec
 
@@ -63,6 +65,7 @@ class StageBrief:
     phase: Optional[str] = None
     previous_phase_summary: Optional[str] = None
     feedback: Tuple[Feedback, ...] = ()
+    review_issues: Tuple[ReviewIssue, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-ready dict (what ``stageflow stage context --json`` prints)."""
@@ -71,6 +74,15 @@ class StageBrief:
         document["feedback"] = [
             {"decision": f.decision, "by": f.by, "at": format_timestamp(f.at), "note": f.note}
             for f in self.feedback
+        ]
+        document["review_issues"] = [
+            {
+                "severity": i.severity.value,
+                "issue": i.issue,
+                "location": i.location,
+                "suggestion": i.suggestion,
+            }
+            for i in self.review_issues
         ]
         return document
 
@@ -89,6 +101,12 @@ def context_for(
     previous = earlier[-1] if earlier else None
     settings = config.stage(key) if config is not None else StepSettings()
     phase, handed = _phase_at_hand(run, key)
+    record = run.stage(key)
+    at_hand = record.phase(phase) if phase is not None else None
+    review = at_hand.review if at_hand is not None else None
+    issues: Tuple[ReviewIssue, ...] = ()
+    if review is not None and review.decision in ("retry", "block"):
+        issues = review.result.blocking(review.policy.block_on)
     return StageBrief(
         feature=run.feature,
         workflow=run.workflow,
@@ -103,7 +121,8 @@ def context_for(
         plan_file=run.plan_file,
         phase=phase,
         previous_phase_summary=handed,
-        feedback=run.stage(key).feedback,
+        feedback=record.feedback + (at_hand.feedback if at_hand is not None else ()),
+        review_issues=issues,
     )
 
 

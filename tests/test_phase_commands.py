@@ -10,8 +10,9 @@ from typing import Any, Dict, List
 import pytest
 from clihelp import cli, cli_json
 
-from stageflow import Orchestrator, RuleViolation, RunStatus, StageStatus, UsageError
-from stageflow.phase_commands import run_command_phase
+from stageflow import Orchestrator, RuleViolation, RunStatus, StageStatus, TaskTracker, UsageError
+from stageflow.executor import PermanentFailure, TaskContext, TaskResult
+from stageflow.phase_commands import run_command_phase, run_dispatch_phase
 from stageflow.testing import make_orchestrator
 from stageflow.workflow import PhaseSpec, StageSpec, WorkflowSpec, spec_to_document
 
@@ -128,3 +129,93 @@ def test_cli_phase_run_exits_1_when_the_command_fails(tmp_path: Path) -> None:
     assert result.code == 1
     assert "exited 3" in result.out
     assert cli(tmp_path, "phase", "run", "app", "1").code == 2  # not a command phase
+
+
+# -- dispatch phases ----------------------------------------------------------------------
+
+
+def _feature(root: Path, feature: str, seqs: List[str]) -> TaskTracker:
+    folder = root / ".tmp" / "tasks" / feature
+    folder.mkdir(parents=True)
+    task = {
+        "id": feature,
+        "name": "Feature",
+        "status": "active",
+        "objective": "dispatch",
+        "created_at": "2026-01-01T00:00:00Z",
+        "subtask_count": len(seqs),
+        "completed_count": 0,
+    }
+    (folder / "task.json").write_text(json.dumps(task))
+    for n, seq in enumerate(seqs):
+        sub = {
+            "id": f"{feature}-{seq}",
+            "seq": seq,
+            "title": f"Subtask {seq}",
+            "status": "pending",
+            "depends_on": [seqs[n - 1]] if n else [],
+            "parallel": True,
+            "acceptance_criteria": ["works"],
+            "deliverables": [f"src/{seq}.py"],
+        }
+        (folder / f"subtask_{seq}.json").write_text(json.dumps(sub))
+    return TaskTracker(root=root)
+
+
+def _at_dispatch(root: Path) -> Orchestrator:
+    flow = make_orchestrator(root)
+    flow.init("pay", workflow="plan-implement-test-final")
+    for phase in ("1.1", "1.2", "1.3"):
+        flow.phase_complete("pay", phase)
+    return flow
+
+
+def test_a_dispatch_phase_runs_the_subtasks_and_completes(tmp_path: Path) -> None:
+    tracker = _feature(tmp_path, "pay", ["01", "02", "03"])
+    flow = _at_dispatch(tmp_path)
+    seen: List[str] = []
+
+    def worker(subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
+        seen.append(subtask["seq"])
+        return TaskResult("done " + subtask["seq"])
+
+    run, report = run_dispatch_phase(flow, "pay", "2.1", tracker, worker, concurrency=2)
+    assert seen == ["01", "02", "03"]
+    assert report.ok
+    phase = run.stage("implement").phase("2.1")
+    assert phase.status is StageStatus.COMPLETED
+    assert phase.summary is not None
+    assert phase.summary.startswith("3 of 3 subtasks completed")
+    assert run.stage("implement").phase("2.0").status is StageStatus.COMPLETED  # inline
+
+
+def test_a_dispatch_phase_with_failures_fails_naming_them(tmp_path: Path) -> None:
+    tracker = _feature(tmp_path, "pay", ["01", "02"])
+    flow = _at_dispatch(tmp_path)
+
+    def worker(subtask: Dict[str, Any], context: TaskContext) -> TaskResult:
+        raise PermanentFailure("no database")
+
+    run, report = run_dispatch_phase(flow, "pay", "2.1", tracker, worker, retries=0)
+    assert not report.ok
+    assert run.status is RunStatus.FAILED
+    error = run.stage("implement").phase("2.1").error or ""
+    assert "2 of 2 subtasks not completed" in error
+    assert "01 failed (no database)" in error
+    assert "02 skipped" in error
+
+
+def test_cli_task_run_as_a_dispatch_phase(tmp_path: Path) -> None:
+    _feature(tmp_path, "pay", ["01", "02"])
+    assert (
+        cli(tmp_path, "stage", "init", "pay", "--workflow", "plan-implement-test-final").code == 0
+    )
+    for phase in ("1.1", "1.2", "1.3"):
+        assert cli(tmp_path, "phase", "complete", "pay", phase).code == 0
+    command = f"{sys.executable} -c \"print('ok')\""
+    code, out = cli_json(tmp_path, "task", "run", "pay", "--command", command, "--phase", "2.1")
+    assert code == 0, out
+    assert out["status"]["stages"][1]["phases"][1]["status"] == "completed"
+    refused = cli(tmp_path, "task", "run", "pay", "--command", command, "--phase", "2.1")
+    assert refused.code == 1  # the phase is done: starting it again is refused
+    assert "already completed" in refused.err

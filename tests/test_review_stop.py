@@ -473,3 +473,17 @@ def test_cli_stop_and_resume(tmp_path: Path) -> None:
     assert code == 0, out
     assert out["status"]["status"] == "active"
     assert cli(tmp_path, "stage", "resume", "pay").code == 1  # nothing to resume
+
+
+def test_the_fixer_gets_the_blocking_issues_in_the_stage_context() -> None:
+    flow = make_orchestrator()
+    _at_plan_review(flow)
+    assert flow.context("pay", "plan").review_issues == ()
+    mixed = ReviewResult(approved=False, issues=[*HIGH.issues, *LOW_ONLY.issues])
+    flow.review("pay", "1.3", mixed)
+    brief = flow.context("pay", "plan")
+    assert brief.phase == "1.3"
+    assert brief.review_issues == HIGH.issues  # the LOW one does not block
+    assert brief.to_dict()["review_issues"][0]["location"] == "plan.md:3"
+    flow.review("pay", "1.3", CLEAN)
+    assert flow.context("pay", "plan").review_issues == ()

@@ -340,6 +340,10 @@ def _context(ns: argparse.Namespace, console: Console) -> int:
         for given in document["feedback"]:
             note = f": {given['note']}" if given["note"] else ""
             lines.append(f"  Feedback: {given['decision']} by {given['by']} at {given['at']}{note}")
+        for issue in brief.review_issues:
+            lines.append(f"  Review issue: {issue.describe()}")
+            if issue.suggestion:
+                lines.append(f"    -> {issue.suggestion}")
         return "\n".join(lines)
 
     console.emit(document, text)

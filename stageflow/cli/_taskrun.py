@@ -51,6 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", metavar="ID", help="default: stageflow-executor")
     p.add_argument("--summary", metavar="PATH", help=f"default: {SUMMARY_PATH}")
     p.add_argument("--no-summary", action="store_true", help="write no summary file")
+    p.add_argument(
+        "--phase",
+        metavar="PHASE_ID",
+        help="run as the dispatch phase PHASE_ID of the feature's run: started first, "
+        "completed when every subtask is, failed otherwise",
+    )
 
 
 def run(ns: argparse.Namespace, console: Console) -> int:
@@ -83,30 +89,57 @@ def run(ns: argparse.Namespace, console: Console) -> int:
         raise UsageError("--command is empty")
     worker = CommandWorker(argv, cwd=str(ns.root))
     progress = None if console.as_json else Progress(console.out)
-    report = execute(
-        TaskTracker(_store(ns)),
-        ns.feature,
-        worker,
-        concurrency=ns.workers,
-        mode=ns.mode,
-        max_width=ns.max_width,
-        priority=ns.priority,
-        retries=ns.retries,
-        backoff=Backoff(ns.backoff),
-        timeout=ns.timeout,
-        fail_fast=ns.fail_fast,
-        agent=ns.agent or DEFAULT_AGENT,
-        on_event=progress,
-    )
-    if progress is not None:
-        progress.close()
+    options = {
+        "concurrency": ns.workers,
+        "mode": ns.mode,
+        "max_width": ns.max_width,
+        "priority": ns.priority,
+        "retries": ns.retries,
+        "backoff": Backoff(ns.backoff),
+        "timeout": ns.timeout,
+        "fail_fast": ns.fail_fast,
+        "agent": ns.agent or DEFAULT_AGENT,
+        "on_event": progress,
+    }
+    tracker = TaskTracker(_store(ns))
+    phase_run = None
+    try:
+        if ns.phase is None:
+            report = execute(tracker, ns.feature, worker, **options)
+        else:
+            from ..errors import Refused
+            from ..phase_commands import run_dispatch_phase
+            from ._stage import _orchestrator, _refused
+
+            try:
+                phase_run, report = run_dispatch_phase(
+                    _orchestrator(ns), ns.feature, ns.phase, tracker, worker, **options
+                )
+            except Refused as exc:
+                return _refused(console, exc)
+    finally:
+        if progress is not None:
+            progress.close()
     written = None
     if not ns.no_summary:
         written = ns.summary or SUMMARY_PATH.format(feature=ns.feature)
         target = written if os.path.isabs(written) else os.path.join(str(ns.root), written)
         write_atomic(target, report.to_markdown().encode("utf-8"))
     document = {**report.to_dict(), "summary_file": written}
-    console.emit(document, lambda: result_text(report, written))
+    text = result_text(report, written)
+    if phase_run is not None:
+        from .._render import status_view
+        from ..serde import run_to_document
+
+        document["status"] = status_view(run_to_document(phase_run))
+        last = phase_run.history[-1]
+        text += f"\nPhase {ns.phase}: " + (
+            f"failed; the run is failed ({last.reason})"
+            if last.operation == "phase_fail"
+            else "completed"
+            + (f"; stage {last.stage} completed" if last.operation == "complete" else "")
+        )
+    console.emit(document, lambda: text)
     return 0 if report.ok else 1
 
 
