@@ -37,7 +37,9 @@ __all__ = [
     "with_phase",
 ]
 
-_DONE = (StageStatus.COMPLETED, StageStatus.SKIPPED)
+DONE = (StageStatus.COMPLETED, StageStatus.SKIPPED)
+"""The statuses of a stage or phase that is done with."""
+_DONE = DONE
 _VERBS = {
     "phase_start": "start",
     "phase_complete": "complete",
@@ -287,6 +289,8 @@ def _status_findings(phase: PhaseRecord, verb: str, label: str, operation: str) 
             if phase.status is StageStatus.SKIPPED
             else "roll back the stage to redo a completed phase"
             if phase.status is StageStatus.COMPLETED
+            else f"start it again first: stageflow phase start FEATURE {phase.id}"
+            if phase.status is StageStatus.FAILED
             else None,
         )
     ]

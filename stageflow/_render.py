@@ -77,6 +77,10 @@ def next_action(doc: Dict[str, Any]) -> Optional[str]:
     if status == "active":
         phase = next_phase(doc)
         if phase is not None:
+            if phase["kind"] == "dispatch":
+                return f"stageflow task run {feature} --command CMD --phase {phase['id']}"
+            if phase["kind"] == "command":
+                return f"stageflow phase run {feature} {phase['id']}"
             if phase["status"] != "in_progress":
                 verb = "start"
             else:

@@ -63,6 +63,8 @@ def check_before_write(document: Dict[str, Any], location: str, new_events: int 
     shallow = dict(document)
     shallow["history"] = document["history"][-new_events:]
     problems = _schema_checker().errors(shallow, limit=5)
+    if not problems:  # and what the schema cannot say (the history's numbering aside)
+        problems = _consistency_problems(shallow, whole_history=False)
     if problems:
         raise StateFileError(
             location, "refusing to write an invalid run document: " + "; ".join(problems)
@@ -148,8 +150,9 @@ def _real_moment(text: str) -> bool:
     return 1 <= day <= _DAYS[month - 1] + leap
 
 
-def _consistency_problems(doc: Dict[str, Any]) -> List[str]:
-    """Rules a schema cannot express: real dates, numbering, references between fields."""
+def _consistency_problems(doc: Dict[str, Any], whole_history: bool = True) -> List[str]:
+    """Rules a schema cannot express: real dates, numbering, references between fields
+    (with ``whole_history=False``, of a document holding only its newest events)."""
     problems: List[str] = _bad_timestamps(doc)
     keys = [stage["key"] for stage in doc["stages"]]
     if len(set(keys)) != len(keys):
@@ -169,19 +172,28 @@ def _consistency_problems(doc: Dict[str, Any]) -> List[str]:
         )
     if current in keys and doc["stages"][keys.index(current)]["status"] == "skipped":
         problems.append(f"/current_stage: {current!r} is skipped in this run")
+    # One stage, or one phase of it, waits: that of the current stage of a run that waits
+    # (or was aborted waiting).
     waiting = [s["key"] for s in doc["stages"] if s["status"] == "awaiting_approval"]
-    # a stage waits only as the current stage of a run that waits (or was aborted waiting)
+    waiting += [
+        s["key"]
+        for s in doc["stages"]
+        for p in s.get("phases", ())
+        if p["status"] == "awaiting_approval"
+    ]
     if (doc["status"] == "awaiting_approval" and waiting != [current]) or (
         waiting and (waiting != [current] or doc["status"] not in ("awaiting_approval", "aborted"))
     ):
         problems.append(
-            "/status: a run is awaiting_approval exactly when its current stage, and no other, "
-            "is (an aborted run keeps the stage's status)"
+            "/status: a run is awaiting_approval exactly when its current stage, or one phase "
+            "of it, and nothing else is (an aborted run keeps their status)"
         )
     in_progress = [s["key"] for s in doc["stages"] if s["status"] == "in_progress"]
     if len(in_progress) > 1:
         problems.append(f"/stages: more than one stage in progress ({', '.join(in_progress)})")
     history = doc["history"]
+    if not whole_history:
+        return problems
     if history[0]["operation"] != "init":
         problems.append("/history/0/operation: a history starts with 'init'")
     for i, event in enumerate(history, start=1):

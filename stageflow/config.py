@@ -422,7 +422,15 @@ _EXECUTOR = {
     "backoff": _seconds(False, False),
     "timeout": _seconds(True, True),
 }
-_REVIEW = {"block_on_severity": _choice(*SEVERITIES)}
+
+
+def _severity(value: Any) -> Optional[str]:
+    if isinstance(value, str) and value.upper() in SEVERITIES:
+        return None  # any case, as reviewers write it
+    return f"must be one of {', '.join(SEVERITIES)} (in any case), not {value!r}"
+
+
+_REVIEW = {"block_on_severity": _severity}
 _STEP = {
     "enabled": _boolean,
     "model": _text,

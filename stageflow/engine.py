@@ -32,7 +32,14 @@ import attrs
 
 from . import lifecycle
 from ._fileio import fsync_dir
-from ._phases import effective_spec, phase_of, running_phase, stage_is_done, waiting_phase
+from ._phases import (
+    DONE,
+    effective_spec,
+    phase_of,
+    running_phase,
+    stage_is_done,
+    waiting_phase,
+)
 from ._rundoc import check_before_write
 from ._time import SystemClock
 from .errors import (
@@ -514,7 +521,13 @@ class Orchestrator:
         why = _require_reason(reason, "rollback")
         moved: List[Tuple[Path, Path]] = []
 
-        def decide(spec: WorkflowSpec, run: RunState) -> Event:
+        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
+            # a stop asked for while a phase ran happens now: the rollback ended that phase
+            return self._with_follow_ups(
+                spec, run, [rolled_back(spec, run)], spec.stage(stage).key, actor, complete=False
+            )
+
+        def rolled_back(spec: WorkflowSpec, run: RunState) -> Event:
             key = spec.stage(stage).key
             who = self._actor(actor)
             hooked = [k for k in spec.keys if self.compensations_for(spec, k)]
@@ -696,7 +709,7 @@ class Orchestrator:
             )
             # an approved phase may have been the stage's last; a rejected stage goes on
             released = operation == "approve" and waiting_phase(run.stage(key)) is not None
-            return self._then(spec, run, [event], key, who, complete=released)
+            return self._with_follow_ups(spec, run, [event], key, who, complete=released)
 
         return self._operate(feature, decide)
 
@@ -773,7 +786,7 @@ class Orchestrator:
                 summary=summary,
                 plan_file=plan_file,
             )
-            return self._then(spec, run, [event], stage.key, actor)
+            return self._with_follow_ups(spec, run, [event], stage.key, actor)
 
         return self._operate(feature, decide)
 
@@ -826,7 +839,7 @@ class Orchestrator:
                 phase=phase,
                 **fields,
             )
-            return self._then(spec, run, [event], stage.key, actor)
+            return self._with_follow_ups(spec, run, [event], stage.key, actor)
 
         return self._operate(feature, decide)
 
@@ -836,7 +849,7 @@ class Orchestrator:
             return ReviewPolicy()
         return ReviewPolicy.from_config(self.config, stage, phase)
 
-    def _then(
+    def _with_follow_ups(
         self,
         spec: WorkflowSpec,
         run: RunState,
@@ -1037,10 +1050,9 @@ def _reconfiguration(
         off = {s.key for s in spec.stages if not s.enabled}
         off |= {p.id for s in spec.stages for p in s.phases if not p.enabled}
         effective_spec(spec, [n for n in skipped if n not in off] + list(skip))  # or UsageError
-    done = (StageStatus.COMPLETED, StageStatus.SKIPPED)
-    open_names = {r.key for r in run.stages if r.status not in done and not r.approval}
+    open_names = {r.key for r in run.stages if r.status not in DONE and not r.approval}
     open_names |= {
-        p.id for r in run.stages for p in r.phases if p.status not in done and not p.approval
+        p.id for r in run.stages for p in r.phases if p.status not in DONE and not p.approval
     }
     approvals = tuple(name for name in config.approvals(spec) if name in open_names)
     return skip, approvals

@@ -84,7 +84,8 @@ def _run_status_rule(run: RunState, allowed: Sequence[RunStatus], operation: str
         "or init a new run",
         RunStatus.ABORTED: "the run is aborted; resume it at its current stage first",
         RunStatus.FAILED: "the run failed; resume it at its current stage first",
-        RunStatus.ACTIVE: "the run is active",
+        RunStatus.ACTIVE: "the run is active: there is nothing to resume; go on with its "
+        "current stage (or stop it first)",
         RunStatus.AWAITING_APPROVAL: f"stage {run.current_stage} awaits approval; approve or "
         f"reject it first (stageflow stage approve|reject {run.feature} {run.current_stage} "
         "--by NAME)",
@@ -376,7 +377,7 @@ def _from_phase_findings(
     for earlier in record.phases:
         if earlier.id == from_phase:
             break
-        if earlier.kind != "inline" and earlier.status not in _DONE_STATUSES:
+        if earlier.kind != "inline" and earlier.status not in _phases.DONE:
             findings.append(
                 Finding(
                     "resume-phase-jump",
@@ -386,9 +387,6 @@ def _from_phase_findings(
                 )
             )
     return findings
-
-
-_DONE_STATUSES = (StageStatus.COMPLETED, StageStatus.SKIPPED)
 
 
 def _event(
@@ -566,12 +564,18 @@ def check_approvals(spec: WorkflowSpec, approvals: Sequence[str]) -> Tuple[str, 
     if isinstance(approvals, (str, bytes)):
         raise UsageError("approvals must be a list of stage keys or phase ids, not a single string")
     names = tuple(approvals)
-    phase_ids = {p.id for s in spec.stages for p in s.phases}
+    phases = {p.id: p for s in spec.stages for p in s.phases}
     problems = [
         f"cannot require approval of {name!r}: workflow {spec.name!r} has no such stage or "
         f"phase (stages: {', '.join(spec.keys)})"
         for name in names
-        if name not in spec.keys and name not in phase_ids
+        if name not in spec.keys and name not in phases
+    ]
+    problems += [
+        f"cannot require approval of phase {name!r}: it is an inline phase, which is "
+        "recorded, never done by anyone"
+        for name in names
+        if name in phases and phases[name].kind == "inline"
     ]
     if len(set(names)) != len(names):
         problems.append("approvals name a stage or phase twice")
@@ -586,12 +590,12 @@ def _with_approvals(
     """``record`` with approval required where its workflow declares it or ``names`` asks
     (with ``only_open``, only of the stage and phases not done yet)."""
     wanted = set(names)
-    stage_open = not only_open or record.status not in _DONE_STATUSES
+    stage_open = not only_open or record.status not in _phases.DONE
     stage_spec = spec.stage(record.key)
     phases = tuple(
         attrs.evolve(p, approval=True)
         if (p.id in wanted or _declared(stage_spec.phases, p.id))
-        and (not only_open or p.status not in _DONE_STATUSES)
+        and (not only_open or p.status not in _phases.DONE)
         else p
         for p in record.phases
     )
@@ -805,6 +809,9 @@ def _apply_move(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
         record = run.stage(str(event.stage))
         if event.phase is not None:
             record = _phases.reset_from(record, event.phase)
+        waiting = _phases.waiting_phase(record)
+        if waiting is not None:  # aborted while it waited: it is done again, and asks again
+            record = _phases.with_phase(record, waiting.id, status=StageStatus.IN_PROGRESS)
         stages = tuple(
             attrs.evolve(
                 record,

@@ -282,11 +282,11 @@ def run_review(
     with issues left (``continue``), waits for a person (``block``) or failed (``fail``).
     """
     run = orchestrator.status(feature)
-    stage = orchestrator.workflow(run.workflow)
-    key = next(s.key for s in stage.stages if any(p.id == phase for p in s.phases))
+    spec = orchestrator.workflow(run.workflow)
+    key = next(s.key for s in spec.stages if any(p.id == phase for p in s.phases))
     if run.stage(key).phase(phase).status.value != "in_progress":
         run = orchestrator.phase_start(feature, phase, actor=actor)
-    attempt = 1
+    attempt = run.stage(key).phase(phase).attempts + 1  # a round may be under way
     while True:
         result = reviewer(attempt)
         run = orchestrator.review(feature, phase, result, policy=policy, actor=actor)

@@ -388,6 +388,8 @@ def _phase_problems(stage: StageSpec, seen: Dict[str, str]) -> List[str]:
             problems.append(f"{where}: a command phase needs a command")
         elif phase.kind != "command" and phase.command:
             problems.append(f"{where}: only a command phase has a command")
+        if phase.kind == "inline" and phase.approval:
+            problems.append(f"{where}: an inline phase cannot need approval (no one does it)")
     if stage.phases and not any(p.enabled for p in stage.phases if isinstance(p, PhaseSpec)):
         problems.append(f"stage {stage.key!r}: every phase is disabled")
     return problems

@@ -219,3 +219,21 @@ def test_cli_task_run_as_a_dispatch_phase(tmp_path: Path) -> None:
     refused = cli(tmp_path, "task", "run", "pay", "--command", command, "--phase", "2.1")
     assert refused.code == 1  # the phase is done: starting it again is refused
     assert "already completed" in refused.err
+
+
+def test_cli_phase_run_hands_the_configured_brief(tmp_path: Path) -> None:
+    argv = _script(tmp_path, "import json, sys\nprint(json.load(sys.stdin)['settings']['model'])\n")
+    assert (
+        cli(tmp_path, "stage", "init", "app", "--workflow", str(_install(tmp_path, *argv))).code
+        == 0
+    )
+    (tmp_path / ".stageflow").mkdir()
+    (tmp_path / ".stageflow" / "config.json").write_text(
+        json.dumps({"stages": {"build": {"model": "opus-x"}}})
+    )
+    assert cli(tmp_path, "phase", "complete", "app", "1").code == 0
+    status = cli(tmp_path, "stage", "status", "app").out
+    assert "Next: stageflow phase run app 2" in status
+    result = cli(tmp_path, "phase", "run", "app", "2")
+    assert result.code == 0
+    assert "opus-x" in result.out

@@ -487,3 +487,99 @@ def test_the_fixer_gets_the_blocking_issues_in_the_stage_context() -> None:
     assert brief.to_dict()["review_issues"][0]["location"] == "plan.md:3"
     flow.review("pay", "1.3", CLEAN)
     assert flow.context("pay", "plan").review_issues == ()
+
+
+# -- regressions ----------------------------------------------------------------------------
+
+
+def test_a_waiting_phase_is_written_and_read_back_through_the_files_store(tmp_path: Path) -> None:
+    assert cli(tmp_path, "stage", "init", "pay", "--workflow", PITF, "--approval", "1.1").code == 0
+    assert cli(tmp_path, "phase", "complete", "pay", "1.1").code == 0
+    code, out = cli_json(tmp_path, "stage", "status", "pay")
+    assert code == 0, out
+    assert out["status"] == "awaiting_approval"
+    assert cli(tmp_path, "stage", "approve", "pay", "plan", "--by", "bob").code == 0
+    _project_config(tmp_path).write_text(
+        json.dumps({"phases": {"1.3": {"max_retries": 0, "on_exhausted": "block"}}})
+    )
+    review = tmp_path / "review.json"
+    review.write_text(
+        json.dumps({"status": "blocked", "issues": [{"severity": "high", "issue": "x"}]})
+    )
+    assert cli(tmp_path, "phase", "complete", "pay", "1.2").code == 0
+    assert cli(tmp_path, "phase", "review", "pay", "1.3", "--result", str(review)).code == 0
+    code, out = cli_json(tmp_path, "stage", "status", "pay")
+    assert out["status"] == "awaiting_approval", out
+    assert (
+        cli(tmp_path, "stage", "reject", "pay", "plan", "--by", "bob", "--note", "again").code == 0
+    )
+
+
+def test_a_phase_aborted_while_waiting_is_done_again_after_resume() -> None:
+    flow = make_orchestrator()
+    flow.init("pay", workflow=PITF, approvals=["1.1"])
+    flow.phase_complete("pay", "1.1")
+    flow.abort("pay", reason="pause")
+    run = flow.resume("pay")
+    assert _phase(run, "1.1").status is StageStatus.IN_PROGRESS
+    run = flow.phase_complete("pay", "1.1")
+    assert run.status is RunStatus.AWAITING_APPROVAL  # and asks again
+    assert_replays(run)
+
+
+def test_a_rollback_with_a_stop_pending_stops_the_run() -> None:
+    flow = make_orchestrator()
+    flow.init("pay", workflow=PITF)
+    flow.phase_start("pay", "1.1")
+    flow.stop("pay")
+    run = flow.rollback("pay", "plan", reason="redo")
+    assert run.status is RunStatus.STOPPED
+    assert run.stop_request is None
+    assert [e.operation for e in run.history[-2:]] == ["rollback", "stop"]
+    assert_replays(run)
+
+
+def test_inline_phases_cannot_need_approval() -> None:
+    flow = make_orchestrator()
+    with pytest.raises(UsageError, match="inline phase"):
+        flow.init("pay", workflow=PITF, approvals=["2.0"])
+
+
+def test_run_review_numbers_attempts_from_the_round_under_way() -> None:
+    flow = make_orchestrator()
+    _at_plan_review(flow)
+    flow.review("pay", "1.3", HIGH)
+    seen: List[int] = []
+
+    def reviewer(attempt: int) -> ReviewResult:
+        seen.append(attempt)
+        return CLEAN
+
+    run = run_review(flow, "pay", "1.3", reviewer)
+    assert seen == [2]
+    assert [e.review.attempt for e in run.history if e.review] == [1, 2]
+
+
+def test_a_failed_review_phase_says_how_to_go_on() -> None:
+    flow = make_orchestrator()
+    _at_plan_review(flow)
+    flow.review("pay", "1.3", HIGH, policy=ReviewPolicy(max_retries=0, on_exhausted="fail"))
+    flow.resume("pay")
+    with pytest.raises(RuleViolation) as refused:
+        flow.review("pay", "1.3", CLEAN)
+    assert "phase start" in str(refused.value.findings[0].recommendation)
+
+
+def test_the_config_accepts_severities_in_any_case(tmp_path: Path) -> None:
+    _project_config(tmp_path).write_text(json.dumps({"review": {"block_on_severity": "low"}}))
+    assert ReviewPolicy.from_config(load_config(tmp_path), "plan", "1.3").block_on.value == "LOW"
+
+
+def test_a_workflow_cannot_declare_approval_of_an_inline_phase() -> None:
+    from stageflow.errors import WorkflowDefinitionError
+    from stageflow.workflow import PhaseSpec, StageSpec, WorkflowSpec
+
+    with pytest.raises(WorkflowDefinitionError, match="inline phase cannot need approval"):
+        WorkflowSpec(
+            "w", [StageSpec("a", "A", phases=[PhaseSpec("1", "x", kind="inline", approval=True)])]
+        )

@@ -177,6 +177,9 @@ def _run_command(ns: argparse.Namespace, console: Console) -> int:
     ran: List[RunState] = []
 
     def action(flow: Any) -> RunState:
+        from ..config import load_config
+
+        flow.config = load_config(ns.root)  # the brief on the command's stdin has its settings
         ran.append(run_command_phase(flow, ns.feature, ns.phase, timeout=ns.timeout))
         return ran[-1]
 

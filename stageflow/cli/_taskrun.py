@@ -75,7 +75,8 @@ def run(ns: argparse.Namespace, console: Console) -> int:
     from ._task import _store
 
     check_task_feature(ns.feature)
-    defaults = load_config(ns.root).data["executor"]  # the options not given come from here
+    config = load_config(ns.root)
+    defaults = config.data["executor"]  # the options not given come from here
     for option in ("mode", "workers", "retries", "backoff", "timeout"):
         if getattr(ns, option) is None:
             setattr(ns, option, defaults[option])
@@ -111,9 +112,11 @@ def run(ns: argparse.Namespace, console: Console) -> int:
             from ..phase_commands import run_dispatch_phase
             from ._stage import _orchestrator, _refused
 
+            flow = _orchestrator(ns)
+            flow.config = config
             try:
                 phase_run, report = run_dispatch_phase(
-                    _orchestrator(ns), ns.feature, ns.phase, tracker, worker, **options
+                    flow, ns.feature, ns.phase, tracker, worker, **options
                 )
             except Refused as exc:
                 return _refused(console, exc)
