@@ -395,6 +395,7 @@ class Orchestrator:
             if not isinstance(task, str) or not task.strip():
                 raise UsageError(f"a task description is non-blank text, not {task!r}")
             task = _check_text(task.strip(), "task")
+        refused: Optional[Refused] = None
         with self.store.lock(feature):
             stored = self.store.latest(feature)
             if stored is not None:
@@ -412,12 +413,17 @@ class Orchestrator:
                         ],
                     )
                     event = lifecycle.decide("init", (verdict,), now=self._now(), actor=who)
-                    self._save(old_spec, old, event, stored)
-            number = max(self.store.runs(feature), default=0) + 1
-            run = lifecycle.new_run(spec, feature, number, self._now(), who, skip, task, approvals)
-            document = run_to_document(run)
-            check_before_write(document, f"new run {number} of {feature!r}")
-            self.store.create(feature, number, document)
+                    refused = self._save_refusal(old_spec, old, event, stored)[1]
+            if refused is None:
+                number = max(self.store.runs(feature), default=0) + 1
+                run = lifecycle.new_run(
+                    spec, feature, number, self._now(), who, skip, task, approvals
+                )
+                document = run_to_document(run)
+                check_before_write(document, f"new run {number} of {feature!r}")
+                self.store.create(feature, number, document)
+        if refused is not None:
+            raise refused  # outside the lock: the refusal is committed
         return run
 
     def complete(
@@ -768,14 +774,31 @@ class Orchestrator:
             spec, run = self._decode(stored, feature)
             event = decide(spec, run)
             try:
-                return self._save(spec, run, event, stored)
-            except Refused:
-                raise
+                new, refused = self._save_refusal(spec, run, event, stored)
+                if refused is None:
+                    assert new is not None
+                    return new
             except BaseException:
                 for source, target in reversed(moved or ()):
                     source.parent.mkdir(parents=True, exist_ok=True)
                     shutil.move(str(target), str(source))
                 raise
+        # Raised once the lock is released: a transactional store has committed the
+        # refused event by then (an exception inside the lock would roll it back).
+        raise refused
+
+    def _save_refusal(
+        self,
+        spec: WorkflowSpec,
+        run: RunState,
+        events: Union[Event, Sequence[Event]],
+        stored: StoredRun,
+    ) -> Tuple[Optional[RunState], Optional[Refused]]:
+        """:meth:`_save`: ``(new state, None)``, or ``(None, the refusal it raised)``."""
+        try:
+            return self._save(spec, run, events, stored), None
+        except Refused as exc:
+            return None, exc
 
     def _save(
         self,

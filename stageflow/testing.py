@@ -7,6 +7,10 @@
 
 Installed with stageflow, the pytest plugin provides the fixtures ``stageflow_clock``,
 ``stageflow_store`` and ``stageflow_orchestrator`` (rooted in ``tmp_path``).
+
+With pytest installed, the storage conformance suite of :mod:`stageflow.conformance` is
+here too: :class:`RunStoreContract` and :class:`TaskStoreContract`, test classes a backend
+author subclasses with a ``stores`` fixture (see ``docs/testing.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FakeClock",
+    "RunStoreContract",
+    "TaskStoreContract",
     "assert_history",
     "assert_replays",
     "make_orchestrator",
@@ -107,6 +113,7 @@ try:
 except ImportError:  # pragma: no cover - the helpers above work without pytest
     pass
 else:
+    from .conformance import RunStoreContract, TaskStoreContract
 
     @pytest.fixture
     def stageflow_clock() -> FakeClock:

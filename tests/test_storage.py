@@ -237,7 +237,9 @@ def test_open_store_returns_the_adapter_named_by_the_url(tmp_path: Path) -> None
     assert url.root == str(tmp_path)
 
 
-@pytest.mark.parametrize("url", ["files://", "sqlite:///runs.db", "", "memory:/x"])
+@pytest.mark.parametrize(
+    "url", ["files://", "sqlite://", "sqlite:runs.db", "mysql://db", "", "memory:/x"]
+)
 def test_open_store_refuses_an_unknown_or_incomplete_url(url: str) -> None:
     with pytest.raises(UsageError):
         open_store(url)
