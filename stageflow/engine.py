@@ -203,7 +203,8 @@ class Orchestrator:
         if cached is not None:
             self._decoded.move_to_end(key)
             return cached
-        run = run_from_document(stored.document, stored.location)
+        bounded = getattr(self.store, "archives_history", False) is True
+        run = run_from_document(stored.document, stored.location, bounded=bounded)
         if feature is not None and run.feature != feature:
             raise StateFileError(
                 stored.location, f"it holds feature {run.feature!r}, not {feature!r}"
@@ -218,6 +219,12 @@ class Orchestrator:
                 f"its stages ({', '.join(r.key for r in run.stages)}) do not match workflow "
                 f"{spec.name!r} ({', '.join(spec.keys)})",
             )
+        if run.history[0].seq > 1:
+            # A bounded history (docs/storage.md): its older events are archived by the
+            # store, which is trusted for the state they led to; replaying needs them all
+            # (the store's load_full).
+            self._remember(key, spec, run)
+            return spec, run
         try:
             replayed = lifecycle.replay(spec, run.feature, run.run, run.history)
         except Exception as exc:  # a history the engine cannot apply
@@ -232,6 +239,16 @@ class Orchestrator:
             )
         self._remember(key, spec, run)
         return spec, run
+
+    def _as_stored(self, run: RunState) -> RunState:
+        """``run`` as the store now holds it: a store that bounds histories
+        (``history_limit``, docs/storage.md) kept only the newest events, and so does the
+        cache, so that a long-lived orchestrator never carries the whole history again."""
+        limit = getattr(self.store, "history_limit", None)
+        bounded = getattr(self.store, "archives_history", False) is True
+        if bounded and isinstance(limit, int) and 0 < limit < len(run.history):
+            return attrs.evolve(run, history=run.history[-limit:])
+        return run
 
     def _remember(self, key: Tuple[str, str], spec: WorkflowSpec, run: RunState) -> None:
         self._decoded[key] = (spec, run)
@@ -258,7 +275,8 @@ class Orchestrator:
         return found
 
     def history(self, feature: str, run: Optional[int] = None) -> Tuple[Event, ...]:
-        """The append-only history of the feature's latest run (or run ``run``)."""
+        """The append-only history of the feature's latest run (or run ``run``); from a
+        store with a ``history_limit``, its newest events (docs/storage.md)."""
         return self.status(feature, run).history
 
     def runs(self, feature: str) -> List[int]:
@@ -817,6 +835,7 @@ class Orchestrator:
         # Never write what the reader would refuse (a bug or an odd gate must not brick a run).
         check_before_write(document, stored.location, len(batch))
         revision = self.store.save(run.feature, run.run, document, stored.revision)
+        new = self._as_stored(new)
         self._remember((stored.location, revision), spec, new)
         if event.outcome is Outcome.APPLIED:
             return new

@@ -100,6 +100,12 @@ def assert_replays(run: RunState, workflow: Optional[WorkflowSpec] = None) -> No
     from .lifecycle import replay
     from .workflow import builtin_workflows
 
+    if run.history and run.history[0].seq > 1:
+        raise AssertionError(
+            f"the history of run {run.run} of {run.feature!r} starts at event "
+            f"{run.history[0].seq}: it is bounded; replay the whole history, from "
+            "run_from_document(store.load_full(feature, run).document, location)"
+        )
     spec = workflow or builtin_workflows()[run.workflow]
     rebuilt = replay(spec, run.feature, run.run, run.history)
     if rebuilt != run:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from typing import ContextManager, Iterator, Optional
 from urllib.parse import parse_qs, urlsplit
@@ -92,12 +93,28 @@ class SqliteDatabase(SqlDatabase):
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL").fetchall()
+            self._use_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode (persistent: once per file). Changing the mode may
+        report "database is locked" without waiting while another connection opens a new
+        file, so it is retried for the busy timeout."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _feature_lock(self, key: str) -> ContextManager[None]:
         namespace, _, feature = key.partition(":")
