@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FakeClock",
-    "RunStoreContract",
-    "TaskStoreContract",
     "assert_history",
     "assert_replays",
     "make_orchestrator",
@@ -120,6 +118,8 @@ except ImportError:  # pragma: no cover - the helpers above work without pytest
     pass
 else:
     from .conformance import RunStoreContract, TaskStoreContract
+
+    __all__ += ["RunStoreContract", "TaskStoreContract"]
 
     @pytest.fixture
     def stageflow_clock() -> FakeClock:

@@ -233,6 +233,8 @@ class SqlDatabase:
 
     def state(self, migrate: bool = True) -> _State:
         """This thread's connection state, (re)opened when needed."""
+        if self._closed:
+            raise UsageError(f"{self.url}: the store was closed")
         state: Optional[_State] = getattr(self._local, "state", None)
         if state is not None:
             if state.pid != os.getpid():  # inherited from the parent: never touch it
