@@ -179,6 +179,21 @@ def test_a_stored_document_that_is_not_json_is_a_state_file_error(sql: Stores) -
     assert task.problem == "expected a JSON object, found an array"
 
 
+def test_a_read_after_the_server_ended_the_session_reconnects(postgres_url: str) -> None:
+    import psycopg
+
+    with open_stores(postgres_url) as stores:
+        stores.runs.create("auth", 1, run_document())
+        pid = stores.runs.db.state().conn.info.backend_pid
+        with psycopg.connect(postgres_url.split("?")[0], autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert stores.runs.runs("auth") == [1]
+        with stores.runs.lock("auth"):  # and writes work again
+            stored = stores.runs.load("auth", 1)
+            stores.runs.save("auth", 1, run_document(events=2), stored.revision)
+        assert len(stores.runs.load("auth", 1).document["history"]) == 2
+
+
 def test_a_closed_store_refuses_to_reconnect(sql_url: str) -> None:
     stores = open_stores(sql_url)
     stores.runs.features()
@@ -190,6 +205,15 @@ def test_a_closed_store_refuses_to_reconnect(sql_url: str) -> None:
     thread.start()
     thread.join()
     assert [type(e) for e in other_thread] == [UsageError]
+
+
+def test_the_connections_of_ended_threads_are_closed(sql: Stores) -> None:
+    for _ in range(12):
+        thread = threading.Thread(target=sql.runs.features)
+        thread.start()
+        thread.join()
+    assert len(sql.runs.db._connections) <= 2  # the last thread's, and this one's
+    assert sql.runs.features() == []
 
 
 def _catch(errors: List[BaseException], call: Any) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
 import zlib
 from contextlib import contextmanager, suppress
 from typing import (
@@ -156,7 +157,9 @@ class SqlDatabase:
         self.history_limit = history_limit
         self._local = threading.local()
         self._guard = threading.Lock()
-        self._connections: List[Any] = []
+        # (pid, thread, connection) of every connection opened, to close them all
+        self._connections: List[Tuple[int, weakref.ref[threading.Thread], Any]] = []
+        weakref.finalize(self, _close_connections, self._connections, self._guard)
         self._migrated = False
         self._closed = False
         self._sql_cache: Dict[str, str] = {}
@@ -227,8 +230,19 @@ class SqlDatabase:
             raise UsageError(f"{self.url}: the store was closed")
         with self.errors("cannot open the database"):
             conn = self._connect()
+        pid = os.getpid()
         with self._guard:
-            self._connections.append(conn)
+            # The connections of threads that ended are closed here, so that a process
+            # whose threads come and go keeps a bounded number of them.
+            ended = [c for p, t, c in self._connections if p == pid and not _alive(t)]
+            _abandoned.extend(c for p, _, c in self._connections if p != pid)
+            self._connections[:] = [
+                e for e in self._connections if e[0] == pid and e[2] not in ended
+            ]
+            self._connections.append((pid, weakref.ref(threading.current_thread()), conn))
+        for old in ended:
+            with suppress(Exception):
+                old.close()
         return conn
 
     def state(self, migrate: bool = True) -> _State:
@@ -254,13 +268,20 @@ class SqlDatabase:
 
     def _forget(self, conn: Any) -> None:
         with self._guard:
-            if conn in self._connections:
-                self._connections.remove(conn)
+            self._connections[:] = [e for e in self._connections if e[2] is not conn]
         with suppress(Exception):  # a broken connection may fail to close: gone either way
             conn.close()
 
     def query(self, text: str, params: Sequence[Any] = ()) -> List[Tuple[Any, ...]]:
-        """The rows of one statement, on this thread's connection."""
+        """The rows of one statement, on this thread's connection. Outside a lock, a read
+        whose connection broke (a server restart) is tried once more on a new one."""
+        state = self.state()
+        try:
+            with self.errors():
+                return list(state.conn.execute(self.sql(text), tuple(params)).fetchall())
+        except StateFileError:
+            if state.depth or self._usable(state.conn):
+                raise
         state = self.state()
         with self.errors():
             return list(state.conn.execute(self.sql(text), tuple(params)).fetchall())
@@ -367,13 +388,28 @@ class SqlDatabase:
         return [row[0] for row in self.query("SELECT version FROM {schema_versions}")]
 
     def close(self) -> None:
-        """Close every connection this object opened (in this process)."""
+        """Close every connection this object opened in this process (a forked child
+        never closes its parent's: that could end the parent's session)."""
         self._closed = True
-        with self._guard:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            with suppress(Exception):  # closing is best effort
-                conn.close()
+        _close_connections(self._connections, self._guard)
+
+
+def _alive(thread: weakref.ref[threading.Thread]) -> bool:
+    found = thread()
+    return found is not None and found.is_alive()
+
+
+def _close_connections(
+    connections: List[Tuple[int, weakref.ref[threading.Thread], Any]], guard: threading.Lock
+) -> None:
+    """Close the connections this process opened, and forget them all."""
+    pid = os.getpid()
+    with guard:
+        mine = [conn for opener, _, conn in connections if opener == pid]
+        connections.clear()
+    for conn in mine:
+        with suppress(Exception):  # closing is best effort
+            conn.close()
 
 
 @contextmanager
