@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .engine import Orchestrator
     from .gates import Registry
     from .run import RunState
+    from .storage import RunStore
     from .storage.memory import MemoryStore
     from .workflow import WorkflowSpec
 
@@ -65,12 +66,12 @@ def make_orchestrator(
     workflows: Optional[Sequence[WorkflowSpec]] = None,
     registry: Optional[Registry] = None,
     clock: Optional[FakeClock] = None,
-    store: Optional[MemoryStore] = None,
+    store: Optional[RunStore] = None,
     actor: str = "tester",
     default_gates: bool = True,
 ) -> Orchestrator:
-    """An :class:`~stageflow.Orchestrator` on an in-memory store and a fake clock (with the
-    built-in workflows unless ``workflows`` are given)."""
+    """An :class:`~stageflow.Orchestrator` on an in-memory store (or ``store``, any run
+    store) and a fake clock (with the built-in workflows unless ``workflows`` are given)."""
     from .engine import Orchestrator
     from .storage.memory import MemoryStore
 
