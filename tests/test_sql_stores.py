@@ -153,6 +153,15 @@ def test_a_file_that_is_not_a_database_is_a_state_file_error_naming_it(tmp_path:
     assert "not an SQLite database" in str(caught.value)
 
 
+def test_a_database_in_a_folder_that_cannot_be_made_is_a_state_file_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    stores = open_stores(f"sqlite://{tmp_path}/file/flow.db")
+    with stores, pytest.raises(StateFileError, match="cannot create the folder"):
+        stores.runs.features()
+
+
 def test_an_unreachable_server_is_a_state_file_error_naming_it_without_password() -> None:
     url = "postgresql://ann:secret@127.0.0.1:1/test?connect_timeout=5"
     with open_stores(url) as stores, pytest.raises(StateFileError) as caught:

@@ -32,7 +32,7 @@ from typing import ContextManager, Iterator, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from .._filelock import file_lock, try_file_lock
-from ..errors import ConflictError, UsageError
+from ..errors import ConflictError, StateFileError, UsageError
 from ._sql import SqlDatabase, SqlRunStore, SqlTaskStore, _State, parse_history_limit
 from ._stores import Stores
 
@@ -42,6 +42,7 @@ DEFAULT_FILE = ".tmp/stageflow.db"
 """The database of the bare URL ``sqlite``, relative to the project root."""
 
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+_LOCK_FOLDERS = ("runs", "tasks", "executor")
 
 
 class SqliteDatabase(SqlDatabase):
@@ -83,8 +84,13 @@ class SqliteDatabase(SqlDatabase):
 
     def _connect(self) -> sqlite3.Connection:
         folder = os.path.dirname(self.path)
-        if not os.path.isdir(folder):
-            os.makedirs(folder, exist_ok=True)
+        try:  # the database's folder, and the lock folders beside the file
+            for where in (folder, *(os.path.join(self.locks, n) for n in _LOCK_FOLDERS)):
+                os.makedirs(where, exist_ok=True)
+        except OSError as exc:
+            raise StateFileError(
+                self.url, f"cannot create the folder {exc.filename}: {exc.strerror}"
+            ) from None
         conn = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout_ms / 1000,
