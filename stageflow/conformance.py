@@ -6,7 +6,8 @@ in a test module (the subclass name starts with ``Test``) and supplies a ``store
 fixture returning a fresh, empty :class:`~stageflow.storage.Stores`::
 
     class TestMyBackend(RunStoreContract, TaskStoreContract):
-        shares_between_processes = True   # open_stores(stores.url) elsewhere sees the data
+        shares_between_processes = True   # opener(stores.url) elsewhere sees the data
+        opener = "mypackage.store:open_my_stores"  # default: stageflow.storage:open_stores
         transactional = True              # writes under lock() commit or roll back together
 
         @pytest.fixture
@@ -17,7 +18,9 @@ fixture returning a fresh, empty :class:`~stageflow.storage.Stores`::
 Class attributes switch on the checks a backend opts into:
 
 ``shares_between_processes``
-    ``open_stores(stores.url)`` in another process opens the same data: no lost update,
+    ``opener(stores.url)`` in another process opens the same data (``opener`` is the
+    ``"module:function"`` name of a callable from a URL to :class:`Stores`, by default
+    :func:`stageflow.storage.open_stores`): no lost update,
     atomic claims and lease exclusivity are also checked between processes (spawned
     children; the backend must be importable there), and a lease is released when the
     process holding it is killed.
@@ -40,7 +43,7 @@ from typing import Any, Callable, Dict, List
 import pytest
 
 from .errors import ConflictError, InvalidName, NotFound, StageflowError, UsageError
-from .storage import Stores, open_stores
+from .storage import Stores
 from .storage._taskdocs import MISSING
 
 __all__ = ["RunStoreContract", "TaskStoreContract", "run_document"]
@@ -97,9 +100,18 @@ def _run_threads(count: int, target: Callable[[int], None]) -> List[BaseExceptio
 # -- work done in spawned children (module level: spawn imports them by name) -----------
 
 
-def increment_run_counter(url: str, feature: str, times: int) -> None:
+def _open(opener: str, url: str) -> Stores:
+    """``opener`` (``"module:function"``) called with ``url``."""
+    import importlib
+
+    module, _, name = opener.partition(":")
+    opened: Stores = getattr(importlib.import_module(module), name)(url)
+    return opened
+
+
+def increment_run_counter(opener: str, url: str, feature: str, times: int) -> None:
     """``times`` locked read-modify-writes of the run document's ``counter``."""
-    with open_stores(url) as stores:
+    with _open(opener, url) as stores:
         for _ in range(times):
             with stores.runs.lock(feature):
                 stored = stores.runs.load(feature, 1)
@@ -108,9 +120,9 @@ def increment_run_counter(url: str, feature: str, times: int) -> None:
                 stores.runs.save(feature, 1, document, stored.revision)
 
 
-def claim_subtasks(url: str, feature: str, owner: str) -> None:
+def claim_subtasks(opener: str, url: str, feature: str, owner: str) -> None:
     """Claim unowned subtasks until none is left, counting them in ``task.json``."""
-    with open_stores(url) as stores:
+    with _open(opener, url) as stores:
         while _claim_one(stores, feature, owner):
             pass
 
@@ -133,9 +145,9 @@ def _claim_one(stores: Stores, feature: str, owner: str) -> bool:
         return True
 
 
-def hold_lease(url: str, feature: str, ready: str) -> None:
+def hold_lease(opener: str, url: str, feature: str, ready: str) -> None:
     """Take the feature's lease, say so by creating the file ``ready``, then hold it."""
-    with open_stores(url) as stores, stores.tasks.lease(feature):
+    with _open(opener, url) as stores, stores.tasks.lease(feature):
         with open(ready, "w") as handle:
             handle.write("held")
         time.sleep(600)  # until killed
@@ -162,6 +174,7 @@ def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 60.0) -
 class _Contract:
     shares_between_processes = False
     transactional = False
+    opener = "stageflow.storage:open_stores"
 
     @pytest.fixture
     def stores(self) -> Stores:
@@ -313,8 +326,10 @@ class RunStoreContract(_Contract):
     def test_locked_read_modify_writes_from_processes_lose_no_update(self, stores: Stores) -> None:
         self._needs_processes()
         stores.runs.create("auth", 1, run_document(counter=0))
-        children = [_spawn(increment_run_counter, stores.url, "auth", 10) for _ in range(2)]
-        increment_run_counter(stores.url, "auth", 10)
+        children = [
+            _spawn(increment_run_counter, self.opener, stores.url, "auth", 10) for _ in range(2)
+        ]
+        increment_run_counter(self.opener, stores.url, "auth", 10)
         for child in children:
             child.join(120)
         assert [child.exitcode for child in children] == [0, 0]
@@ -499,8 +514,10 @@ class TaskStoreContract(_Contract):
     def test_claims_from_processes_take_each_subtask_exactly_once(self, stores: Stores) -> None:
         self._needs_processes()
         self._create(stores, count=12)
-        children = [_spawn(claim_subtasks, stores.url, "auth", f"child-{i}") for i in range(2)]
-        claim_subtasks(stores.url, "auth", "parent")
+        children = [
+            _spawn(claim_subtasks, self.opener, stores.url, "auth", f"child-{i}") for i in range(2)
+        ]
+        claim_subtasks(self.opener, stores.url, "auth", "parent")
         for child in children:
             child.join(120)
         assert [child.exitcode for child in children] == [0, 0]
@@ -534,7 +551,7 @@ class TaskStoreContract(_Contract):
     def test_a_lease_is_released_when_its_holder_dies(self, stores: Stores, tmp_path: Any) -> None:
         self._needs_processes()
         ready = os.path.join(str(tmp_path), "lease-held")
-        child = _spawn(hold_lease, stores.url, "auth", ready)
+        child = _spawn(hold_lease, self.opener, stores.url, "auth", ready)
         try:
             _wait_for(lambda: os.path.exists(ready), "the child holds the lease")
             with pytest.raises(ConflictError), stores.tasks.lease("auth"):

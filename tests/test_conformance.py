@@ -32,6 +32,7 @@ class TestFiles(RunStoreContract, TaskStoreContract):
 class TestSqlite(RunStoreContract, TaskStoreContract):
     shares_between_processes = True
     transactional = True
+    opener = "stageflow.storage.sqlite:open_sqlite"  # any "module:function" from a URL
 
     @pytest.fixture
     def stores(self, tmp_path: Path) -> Iterator[Stores]:
