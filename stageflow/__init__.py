@@ -79,6 +79,7 @@ _EXPORTS: Dict[str, str] = {
     "execute": "executor",
     "execute_async": "executor",
     "open_store": "storage",
+    "open_stores": "storage",
     "outputs_exist": "gates",
     "replay": "lifecycle",
     "run_from_document": "serde",
@@ -145,6 +146,7 @@ __all__ = [
     "execute",
     "execute_async",
     "open_store",
+    "open_stores",
     "outputs_exist",
     "replay",
     "run_from_document",
@@ -209,7 +211,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         StageStatus,
     )
     from .serde import run_from_document, run_to_document
-    from .storage import RunStore, StoredRun, open_store
+    from .storage import RunStore, StoredRun, open_store, open_stores
     from .storage._port import TaskStore
     from .storage._taskdocs import StoredFeature, StoredFile
     from .storage.files import FileStore

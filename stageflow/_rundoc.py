@@ -85,8 +85,13 @@ def _looks_truncated(text: str, exc: json.JSONDecodeError) -> bool:
     return not rest.strip() or re.fullmatch(r"\s*[\w.+-]+\s*", rest) is not None
 
 
-def check_run_document(document: Any, location: str) -> Dict[str, Any]:
-    """Return ``document`` if it is a valid run document, else raise :class:`StateFileError`."""
+def check_run_document(document: Any, location: str, *, bounded: bool = False) -> Dict[str, Any]:
+    """Return ``document`` if it is a valid run document, else raise :class:`StateFileError`.
+
+    ``bounded``: the document comes from a store that archives old history events
+    (``history_limit``), so its history may start after event 1; it must still be
+    numbered without gaps.
+    """
     if not isinstance(document, dict):
         raise StateFileError(location, f"expected a JSON object, found {type(document).__name__}")
     version = document.get("version")
@@ -104,7 +109,7 @@ def check_run_document(document: Any, location: str) -> Dict[str, Any]:
         )
     problems = _schema_checker().errors(document, limit=5)
     if not problems:
-        problems = _consistency_problems(document)
+        problems = _consistency_problems(document, bounded)
     if problems:
         raise StateFileError(location, "invalid run document: " + "; ".join(problems))
     return document
@@ -150,9 +155,15 @@ def _real_moment(text: str) -> bool:
     return 1 <= day <= _DAYS[month - 1] + leap
 
 
-def _consistency_problems(doc: Dict[str, Any], whole_history: bool = True) -> List[str]:
-    """Rules a schema cannot express: real dates, numbering, references between fields
-    (with ``whole_history=False``, of a document holding only its newest events)."""
+def _consistency_problems(
+    doc: Dict[str, Any], bounded: bool = False, whole_history: bool = True
+) -> List[str]:
+    """Rules a schema cannot express: real dates, numbering, references between fields.
+
+    ``bounded``: the history may start after event 1 (a store archived the older ones);
+    ``whole_history=False``: ``doc`` holds only its newest events (a write's check), whose
+    numbering is not checked.
+    """
     problems: List[str] = _bad_timestamps(doc)
     keys = [stage["key"] for stage in doc["stages"]]
     if len(set(keys)) != len(keys):
@@ -194,10 +205,11 @@ def _consistency_problems(doc: Dict[str, Any], whole_history: bool = True) -> Li
     history = doc["history"]
     if not whole_history:
         return problems
-    if history[0]["operation"] != "init":
+    first = history[0]["seq"] if bounded and history[0]["seq"] > 1 else 1
+    if first == 1 and history[0]["operation"] != "init":
         problems.append("/history/0/operation: a history starts with 'init'")
-    for i, event in enumerate(history, start=1):
+    for i, event in enumerate(history, start=first):
         if event["seq"] != i:
-            problems.append(f"/history/{i - 1}/seq: expected {i}, found {event['seq']}")
+            problems.append(f"/history/{i - first}/seq: expected {i}, found {event['seq']}")
             break
     return problems

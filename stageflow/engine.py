@@ -207,7 +207,8 @@ class Orchestrator:
         if cached is not None:
             self._decoded.move_to_end(key)
             return cached
-        run = run_from_document(stored.document, stored.location)
+        bounded = getattr(self.store, "archives_history", False) is True
+        run = run_from_document(stored.document, stored.location, bounded=bounded)
         if feature is not None and run.feature != feature:
             raise StateFileError(
                 stored.location, f"it holds feature {run.feature!r}, not {feature!r}"
@@ -222,6 +223,12 @@ class Orchestrator:
                 f"its stages ({', '.join(r.key for r in run.stages)}) do not match workflow "
                 f"{spec.name!r} ({', '.join(spec.keys)})",
             )
+        if run.history[0].seq > 1:
+            # A bounded history (docs/storage.md): its older events are archived by the
+            # store, which is trusted for the state they led to; replaying needs them all
+            # (the store's load_full).
+            self._remember(key, spec, run)
+            return spec, run
         try:
             replayed = lifecycle.replay(spec, run.feature, run.run, run.history)
         except Exception as exc:  # a history the engine cannot apply
@@ -236,6 +243,16 @@ class Orchestrator:
             )
         self._remember(key, spec, run)
         return spec, run
+
+    def _as_stored(self, run: RunState) -> RunState:
+        """``run`` as the store now holds it: a store that bounds histories
+        (``history_limit``, docs/storage.md) kept only the newest events, and so does the
+        cache, so that a long-lived orchestrator never carries the whole history again."""
+        limit = getattr(self.store, "history_limit", None)
+        bounded = getattr(self.store, "archives_history", False) is True
+        if bounded and isinstance(limit, int) and 0 < limit < len(run.history):
+            return attrs.evolve(run, history=run.history[-limit:])
+        return run
 
     def _remember(self, key: Tuple[str, str], spec: WorkflowSpec, run: RunState) -> None:
         self._decoded[key] = (spec, run)
@@ -262,7 +279,8 @@ class Orchestrator:
         return found
 
     def history(self, feature: str, run: Optional[int] = None) -> Tuple[Event, ...]:
-        """The append-only history of the feature's latest run (or run ``run``)."""
+        """The append-only history of the feature's latest run (or run ``run``); from a
+        store with a ``history_limit``, its newest events (docs/storage.md)."""
         return self.status(feature, run).history
 
     def runs(self, feature: str) -> List[int]:
@@ -399,6 +417,7 @@ class Orchestrator:
             if not isinstance(task, str) or not task.strip():
                 raise UsageError(f"a task description is non-blank text, not {task!r}")
             task = _check_text(task.strip(), "task")
+        refused: Optional[Refused] = None
         with self.store.lock(feature):
             stored = self.store.latest(feature)
             if stored is not None:
@@ -416,12 +435,17 @@ class Orchestrator:
                         ],
                     )
                     event = lifecycle.decide("init", (verdict,), now=self._now(), actor=who)
-                    self._save(old_spec, old, event, stored)
-            number = max(self.store.runs(feature), default=0) + 1
-            run = lifecycle.new_run(spec, feature, number, self._now(), who, skip, task, approvals)
-            document = run_to_document(run)
-            check_before_write(document, f"new run {number} of {feature!r}")
-            self.store.create(feature, number, document)
+                    refused = self._save_refusal(old_spec, old, event, stored)[1]
+            if refused is None:
+                number = max(self.store.runs(feature), default=0) + 1
+                run = lifecycle.new_run(
+                    spec, feature, number, self._now(), who, skip, task, approvals
+                )
+                document = run_to_document(run)
+                check_before_write(document, f"new run {number} of {feature!r}")
+                self.store.create(feature, number, document)
+        if refused is not None:
+            raise refused  # outside the lock: the refusal is committed
         return run
 
     def complete(
@@ -930,14 +954,31 @@ class Orchestrator:
             spec, run = self._decode(stored, feature)
             event = decide(spec, run)
             try:
-                return self._save(spec, run, event, stored)
-            except Refused:
-                raise
+                new, refused = self._save_refusal(spec, run, event, stored)
+                if refused is None:
+                    assert new is not None
+                    return new
             except BaseException:
                 for source, target in reversed(moved or ()):
                     source.parent.mkdir(parents=True, exist_ok=True)
                     shutil.move(str(target), str(source))
                 raise
+        # Raised once the lock is released: a transactional store has committed the
+        # refused event by then (an exception inside the lock would roll it back).
+        raise refused
+
+    def _save_refusal(
+        self,
+        spec: WorkflowSpec,
+        run: RunState,
+        events: Union[Event, Sequence[Event]],
+        stored: StoredRun,
+    ) -> Tuple[Optional[RunState], Optional[Refused]]:
+        """:meth:`_save`: ``(new state, None)``, or ``(None, the refusal it raised)``."""
+        try:
+            return self._save(spec, run, events, stored), None
+        except Refused as exc:
+            return None, exc
 
     def _save(
         self,
@@ -956,6 +997,7 @@ class Orchestrator:
         # Never write what the reader would refuse (a bug or an odd gate must not brick a run).
         check_before_write(document, stored.location, len(batch))
         revision = self.store.save(run.feature, run.run, document, stored.revision)
+        new = self._as_stored(new)
         self._remember((stored.location, revision), spec, new)
         if event.outcome is Outcome.APPLIED:
             return new

@@ -642,7 +642,7 @@ def apply(spec: WorkflowSpec, run: RunState, event: Event) -> RunState:
         new = attrs.evolve(new, stop_request=None)  # nothing runs any more: nothing to stop
     recorded = attrs.evolve(
         event,
-        seq=len(run.history) + 1,
+        seq=run.history[-1].seq + 1 if run.history else 1,  # a bounded history too
         status_before=run.status if run.history else None,
         status_after=new.status,
         stage_before=run.current_stage if run.history else None,

@@ -64,12 +64,13 @@ def run_to_document(run: RunState) -> Dict[str, Any]:
     return {"version": FORMAT_VERSION, **body}
 
 
-def run_from_document(document: Any, location: str) -> RunState:
+def run_from_document(document: Any, location: str, *, bounded: bool = False) -> RunState:
     """Check ``document`` strictly and turn it into a :class:`RunState`.
 
-    Any problem raises :class:`StateFileError` naming ``location``.
+    Any problem raises :class:`StateFileError` naming ``location``. ``bounded``: the
+    history may start after event 1 (a store with ``history_limit`` archived the rest).
     """
-    checked = dict(check_run_document(document, location))
+    checked = dict(check_run_document(document, location, bounded=bounded))
     checked.pop("version")
     try:
         return _converter.structure(checked, RunState)

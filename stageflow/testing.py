@@ -7,6 +7,10 @@
 
 Installed with stageflow, the pytest plugin provides the fixtures ``stageflow_clock``,
 ``stageflow_store`` and ``stageflow_orchestrator`` (rooted in ``tmp_path``).
+
+With pytest installed, the storage conformance suite of :mod:`stageflow.conformance` is
+here too: :class:`RunStoreContract` and :class:`TaskStoreContract`, test classes a backend
+author subclasses with a ``stores`` fixture (see ``docs/testing.md``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ if TYPE_CHECKING:
     from .engine import Orchestrator
     from .gates import Registry
     from .run import RunState
+    from .storage import RunStore
     from .storage.memory import MemoryStore
     from .workflow import WorkflowSpec
 
@@ -61,12 +66,12 @@ def make_orchestrator(
     workflows: Optional[Sequence[WorkflowSpec]] = None,
     registry: Optional[Registry] = None,
     clock: Optional[FakeClock] = None,
-    store: Optional[MemoryStore] = None,
+    store: Optional[RunStore] = None,
     actor: str = "tester",
     default_gates: bool = True,
 ) -> Orchestrator:
-    """An :class:`~stageflow.Orchestrator` on an in-memory store and a fake clock (with the
-    built-in workflows unless ``workflows`` are given)."""
+    """An :class:`~stageflow.Orchestrator` on an in-memory store (or ``store``, any run
+    store) and a fake clock (with the built-in workflows unless ``workflows`` are given)."""
     from .engine import Orchestrator
     from .storage.memory import MemoryStore
 
@@ -94,6 +99,12 @@ def assert_replays(run: RunState, workflow: Optional[WorkflowSpec] = None) -> No
     from .lifecycle import replay
     from .workflow import builtin_workflows
 
+    if run.history and run.history[0].seq > 1:
+        raise AssertionError(
+            f"the history of run {run.run} of {run.feature!r} starts at event "
+            f"{run.history[0].seq}: it is bounded; replay the whole history, from "
+            "run_from_document(store.load_full(feature, run).document, location)"
+        )
     spec = workflow or builtin_workflows()[run.workflow]
     rebuilt = replay(spec, run.feature, run.run, run.history)
     if rebuilt != run:
@@ -107,6 +118,9 @@ try:
 except ImportError:  # pragma: no cover - the helpers above work without pytest
     pass
 else:
+    from .conformance import RunStoreContract, TaskStoreContract
+
+    __all__ += ["RunStoreContract", "TaskStoreContract"]
 
     @pytest.fixture
     def stageflow_clock() -> FakeClock:

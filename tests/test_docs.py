@@ -85,6 +85,7 @@ def test_the_documentation_files_exist() -> None:
         "docs/concepts.md",
         "docs/cli.md",
         "docs/testing.md",
+        "docs/storage.md",
         "docs/architecture.md",
     ):
         assert required in names
@@ -107,6 +108,7 @@ def test_the_main_pages_have_tested_examples() -> None:
     for name in ("README.md", "docs/index.md", "docs/tutorial.md", "docs/concepts.md"):
         assert name in with_examples
     assert "docs/testing.md" in with_examples
+    assert "docs/storage.md" in with_examples
 
 
 @pytest.mark.parametrize("path", WITH_EXAMPLES, ids=_doc_id)

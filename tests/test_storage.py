@@ -21,7 +21,7 @@ import pytest
 from stageflow._fileio import write_atomic
 from stageflow._filelock import file_lock
 from stageflow.errors import ConflictError, InvalidName, NotFound, StateFileError, UsageError
-from stageflow.storage import StoredRun, open_store
+from stageflow.storage import StoredRun, open_store, open_stores
 from stageflow.storage import files as files_module
 from stageflow.storage.files import TRACKING_FILE, FileStore
 from stageflow.storage.memory import MemoryStore
@@ -48,11 +48,20 @@ def make_doc(
     }
 
 
-@pytest.fixture(params=["memory", "files"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+@pytest.fixture(params=["memory", "files", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "memory":
-        return MemoryStore()
-    return FileStore(tmp_path)
+        yield MemoryStore()
+    elif request.param == "files":
+        yield FileStore(tmp_path)
+    else:
+        url = (
+            f"sqlite://{tmp_path}/flow.db"
+            if request.param == "sqlite"
+            else request.getfixturevalue("postgres_url")
+        )
+        with open_stores(url) as stores:
+            yield stores.runs
 
 
 def tree(root: Path) -> List[str]:
@@ -237,7 +246,9 @@ def test_open_store_returns_the_adapter_named_by_the_url(tmp_path: Path) -> None
     assert url.root == str(tmp_path)
 
 
-@pytest.mark.parametrize("url", ["files://", "sqlite:///runs.db", "", "memory:/x"])
+@pytest.mark.parametrize(
+    "url", ["files://", "sqlite://", "sqlite:runs.db", "mysql://db", "", "memory:/x"]
+)
 def test_open_store_refuses_an_unknown_or_incomplete_url(url: str) -> None:
     with pytest.raises(UsageError):
         open_store(url)

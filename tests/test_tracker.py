@@ -8,7 +8,7 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from stageflow import FileTaskStore, MemoryTaskStore, TaskTracker
 from stageflow.errors import ConflictError, NotFound, RuleViolation, StateFileError, UsageError
 from stageflow.examples import ORDER_MANAGEMENT
+from stageflow.storage import open_stores
 from stageflow.storage._taskdocs import MISSING
 from stageflow.testing import FakeClock
 
@@ -58,9 +59,17 @@ def task_doc(count: int = 0, completed: int = 0, **extra: Any) -> Doc:
     return doc
 
 
-@pytest.fixture(params=["memory", "files"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return MemoryTaskStore() if request.param == "memory" else FileTaskStore(tmp_path)
+@pytest.fixture(params=["memory", "files", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param in ("memory", "files"):
+        yield MemoryTaskStore() if request.param == "memory" else FileTaskStore(tmp_path)
+        return
+    if request.param == "sqlite":
+        url = f"sqlite://{tmp_path}/flow.db"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    with open_stores(url) as stores:
+        yield stores.tasks
 
 
 def tracker_for(store: Any) -> TaskTracker:

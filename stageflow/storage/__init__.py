@@ -55,7 +55,10 @@ def open_store(url: str, root: Optional[str] = None) -> RunStore:
 
 def open_stores(url: str, root: Optional[str] = None) -> Stores:
     """Open a backend from a URL: ``memory:``, ``files`` (the ``.tmp/`` folder of
-    ``root``, default the current folder) or ``files:///path/to/root``."""
+    ``root``, default the current folder), ``files:///path/to/root``, ``sqlite`` (the file
+    ``.tmp/stageflow.db`` of ``root``), ``sqlite:///path/to/file.db`` or
+    ``postgresql://user@host:port/database`` (the ``postgres`` extra). See
+    ``docs/storage.md`` for the options of the SQL backends."""
     if url == "memory:" or url == "memory":
         from .memory import MemoryStore
         from .taskmemory import MemoryTaskStore
@@ -69,4 +72,15 @@ def open_stores(url: str, root: Optional[str] = None) -> Stores:
         from .taskfiles import FileTaskStore
 
         return Stores(url, FileStore(path), FileTaskStore(path))
-    raise UsageError(f"unknown store URL {url!r}; use 'files', 'files:///path' or 'memory:'")
+    if url == "sqlite" or url.startswith("sqlite:"):
+        from .sqlite import open_sqlite  # imports sqlite3: only when such a URL is opened
+
+        return open_sqlite(url, root)
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import open_postgres
+
+        return open_postgres(url)
+    raise UsageError(
+        f"unknown store URL {url!r}; use 'files', 'files:///path', 'memory:', "
+        "'sqlite:///path/to/file.db' or 'postgresql://user@host/database'"
+    )

@@ -11,6 +11,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from .._names import check_feature
 from ..errors import ConflictError, NotFound
 from ._stored import StoredRun
 
@@ -31,6 +32,7 @@ class MemoryStore:
 
     @contextmanager
     def lock(self, feature: str) -> Iterator[None]:
+        check_feature(feature)
         with self._lock_for(feature):
             yield
 
@@ -39,6 +41,7 @@ class MemoryStore:
             return sorted(f for f, runs in self._runs.items() if runs)
 
     def runs(self, feature: str) -> List[int]:
+        check_feature(feature)
         with self._guard:
             return sorted(self._runs.get(feature, {}))
 
@@ -46,6 +49,7 @@ class MemoryStore:
         return StoredRun(json.loads(text), str(revision), f"memory:{feature}/run-{run}")
 
     def latest(self, feature: str) -> Optional[StoredRun]:
+        check_feature(feature)
         with self._guard:
             runs = self._runs.get(feature)
             if not runs:
@@ -55,6 +59,7 @@ class MemoryStore:
         return self._stored(feature, number, text, revision)
 
     def load(self, feature: str, run: int) -> StoredRun:
+        check_feature(feature)
         with self._guard:
             entry = self._runs.get(feature, {}).get(run)
         if entry is None:
@@ -62,6 +67,7 @@ class MemoryStore:
         return self._stored(feature, run, *entry)
 
     def create(self, feature: str, run: int, document: Dict[str, Any]) -> str:
+        check_feature(feature)
         text = json.dumps(document)
         with self._lock_for(feature), self._guard:
             runs = self._runs.setdefault(feature, {})
@@ -71,6 +77,7 @@ class MemoryStore:
         return "1"
 
     def save(self, feature: str, run: int, document: Dict[str, Any], expected_revision: str) -> str:
+        check_feature(feature)
         text = json.dumps(document)
         with self._lock_for(feature), self._guard:
             entry = self._runs.get(feature, {}).get(run)

@@ -47,6 +47,7 @@ __all__ = [
     "SUBTASK_FILE",
     "TASKS_DIR",
     "FileTaskStore",
+    "as_dict",
     "candidate_folders",
     "check_file_name",
     "check_task_feature",
@@ -382,8 +383,8 @@ class FileTaskStore:
         feature already has a folder in any layout."""
         check_task_feature(feature)
         names = names_for(subtasks)
-        encoded = {seq: encode_task(dict(sub)) for seq, sub in subtasks.items()}
-        task_data = encode_task(dict(task))
+        encoded = {seq: encode_task(as_dict(sub)) for seq, sub in subtasks.items()}
+        task_data = encode_task(as_dict(task))
         with self.lock(feature):
             existing = [
                 r for r in candidate_folders(feature) if os.path.exists(os.path.join(self.root, r))
@@ -395,6 +396,11 @@ class FileTaskStore:
             for seq, data in encoded.items():
                 write_atomic(os.path.join(folder, names[seq]), data)
             write_atomic(os.path.join(folder, TASK_FILE), task_data)
+
+
+def as_dict(document: Any) -> Any:
+    """A mapping as a dict; anything else as it is (for :func:`encode_task` to refuse)."""
+    return dict(document) if hasattr(document, "keys") else document
 
 
 def names_for(subtasks: Mapping[str, Mapping[str, Any]]) -> Dict[str, str]:
