@@ -886,6 +886,8 @@ def test_the_public_names_stay_importable_from_stageflow_validation() -> None:
         "list_features",
         "validate_all",
         "validate_feature",
+        "validate_store",
+        "validate_stored",
     ]
     for name in module.__all__:
         assert getattr(module, name) is not None
