@@ -49,13 +49,6 @@ def _shown(opened: Stores) -> str:
     return shown(opened)
 
 
-def _has_schema(opened: Stores) -> bool:
-    from ..storage.files import FileStore
-    from ..storage.memory import MemoryStore
-
-    return not isinstance(opened.runs, (FileStore, MemoryStore))
-
-
 def _copy(ns: argparse.Namespace, console: Console) -> int:
     from ..storage.copy import copy_stores
     from ._stores import open_url
@@ -106,7 +99,7 @@ def _migrate(ns: argparse.Namespace, console: Console) -> int:
     opened = stores(ns)
     applied = opened.migrate()
     url = _shown(opened)
-    has_schema = _has_schema(opened)
+    has_schema = opened.has_schema
 
     def text() -> str:
         if applied:
