@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..errors import StageflowError, UsageError
-from ..storage._url import ENV_VAR, redact, redact_text
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional, Tuple
 
     from ..storage import RunStore, Stores, TaskStore
+
+ENV_VAR = "STAGEFLOW_STORE"
+"""The environment variable a store URL is read from when ``--store`` is not given."""
 
 _OPENED = "opened_stores"
 
@@ -52,7 +52,9 @@ def open_url(url: str, root: str, given: str) -> Stores:
     opened (a missing driver, a refused connection), or a files store whose folder does
     not exist (a typo must not create a new project).
     """
+    from ..errors import StageflowError, UsageError
     from ..storage import open_stores
+    from ..storage._url import redact, redact_text
 
     shown = redact(url)
     try:
@@ -101,6 +103,8 @@ def task_store(ns: argparse.Namespace) -> TaskStore:
 
 def where(ns: argparse.Namespace) -> str:
     """How messages name the task store: ``.tmp/tasks`` by default, else its URL."""
+    from ..storage._url import redact
+
     url = store_url(ns)[0]
     return ".tmp/tasks" if url is None else redact(url)
 

@@ -11,10 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._stores import Stores
 
-__all__ = ["ENV_VAR", "redact", "redact_text", "shown"]
-
-ENV_VAR = "STAGEFLOW_STORE"
-"""The environment variable the CLI reads a store URL from when ``--store`` is not given."""
+__all__ = ["redact", "redact_text", "shown"]
 
 
 def redact(url: str) -> str:
