@@ -113,6 +113,7 @@ def _migrate(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _info(ns: argparse.Namespace, console: Console) -> int:
+    from ..storage.files import FileStore
     from ._stores import stores
 
     opened = stores(ns)
@@ -122,7 +123,7 @@ def _info(ns: argparse.Namespace, console: Console) -> int:
     document: Dict[str, Any] = {
         "store": url,
         "backend": opened.url.partition(":")[0],
-        "root": getattr(opened.runs, "root", None),
+        "root": opened.runs.root if isinstance(opened.runs, FileStore) else None,
         "features": len(set(runs) | set(tasks)),
         "run_features": len(runs),
         "task_features": len(tasks),

@@ -64,11 +64,12 @@ def open_url(url: str, root: str, given: str) -> Stores:
     except Exception as exc:  # a backend's own error: still exit 2 and a clear message
         detail = redact_text(f"{type(exc).__name__}: {exc}", url)
         raise UsageError(f"{given}: cannot open store {shown!r} ({detail})") from None
-    folder = getattr(opened.runs, "root", None)
-    if url != "files" and isinstance(folder, str) and not os.path.isdir(folder):
+    from ..storage.files import FileStore
+
+    if isinstance(opened.runs, FileStore) and not os.path.isdir(opened.runs.root):
         opened.close()
         raise UsageError(
-            f"{given}: store {shown!r} names {folder!r}, which is not an existing folder"
+            f"{given}: store {shown!r} names {opened.runs.root!r}, which is not an existing folder"
         )
     return opened
 
@@ -78,7 +79,7 @@ def stores(ns: argparse.Namespace) -> Stores:
     opened: Optional[Stores] = getattr(ns, _OPENED, None)
     if opened is None:
         url, given = store_url(ns)
-        opened = open_url(url if url is not None else "files", str(ns.root), given)
+        opened = open_url(url or "files", str(ns.root), given or "--root")
         setattr(ns, _OPENED, opened)
     return opened
 
