@@ -128,6 +128,14 @@ def test_every_command_family_uses_the_store_and_leaves_the_root_alone(
     assert json.loads(after[f".tmp/tasks/{FEATURE}/subtask_12.json"])["status"] == "completed"
 
 
+def test_the_hint_to_start_a_run_names_the_store(root: Path, other: Path) -> None:
+    result = cli(root, "stage", "status", "nope", "--store", url(other))
+    assert result.err == (
+        "error: no run for feature 'nope'; start one with: "
+        f"stageflow stage init nope --store {url(other)}\n"
+    )
+
+
 def test_the_default_is_the_files_store_under_the_root(root: Path, other: Path) -> None:
     assert cli(root, "stage", "init", "plain").code == 0
     assert sessions(root) == ["plain"]

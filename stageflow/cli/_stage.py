@@ -114,14 +114,19 @@ def register(
 def _read_document(ns: argparse.Namespace) -> Dict[str, Any]:
     from .._names import check_feature
     from .._rundoc import check_run_document
-    from ._stores import run_store
+    from ._stores import run_store, store_url
 
     check_feature(ns.feature)
     store = run_store(ns)
     stored = store.latest(ns.feature) if ns.run is None else store.load(ns.feature, ns.run)
     if stored is None:
+        from ..storage._url import redact
+
+        url, given = store_url(ns)
+        option = f" --store {redact(url)}" if url is not None and given == "--store" else ""
         raise NotFound(
-            f"no run for feature {ns.feature!r}; start one with: stageflow stage init {ns.feature}",
+            f"no run for feature {ns.feature!r}; start one with: "
+            f"stageflow stage init {ns.feature}{option}",
             ns.feature,
         )
     return check_run_document(stored.document, stored.location)

@@ -26,7 +26,9 @@ The copy never half-copies silently:
    feature is reported *failed* with what was written of it, the features after it *not
    copied*.
 
-:attr:`CopyReport.ok` is true when every feature was copied. The source is only read.
+:attr:`CopyReport.ok` is true when every feature was copied. The source is only read, and
+takes no lock: copy a store nothing is writing to (a run started during the copy may be
+missed).
 """
 
 from __future__ import annotations
