@@ -78,6 +78,9 @@ _EXPORTS: Dict[str, str] = {
     "builtin_workflows": "workflow",
     "execute": "executor",
     "execute_async": "executor",
+    "CopyReport": "storage.copy",
+    "Stores": "storage._stores",
+    "copy_stores": "storage.copy",
     "open_store": "storage",
     "open_stores": "storage",
     "outputs_exist": "gates",
@@ -91,6 +94,7 @@ __all__ = [
     "Backoff",
     "Clock",
     "ConflictError",
+    "CopyReport",
     "EIGHT_STAGE",
     "Event",
     "ExecutionEvent",
@@ -128,6 +132,7 @@ __all__ = [
     "StoredFeature",
     "StoredFile",
     "StoredRun",
+    "Stores",
     "SystemClock",
     "TaskContext",
     "TaskOutcome",
@@ -143,6 +148,7 @@ __all__ = [
     "WorkflowSpec",
     "__version__",
     "builtin_workflows",
+    "copy_stores",
     "execute",
     "execute_async",
     "open_store",
@@ -211,9 +217,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
         StageStatus,
     )
     from .serde import run_from_document, run_to_document
-    from .storage import RunStore, StoredRun, open_store, open_stores
+    from .storage import RunStore, StoredRun, Stores, open_store, open_stores
     from .storage._port import TaskStore
     from .storage._taskdocs import StoredFeature, StoredFile
+    from .storage.copy import CopyReport, copy_stores
     from .storage.files import FileStore
     from .storage.memory import MemoryStore
     from .storage.taskfiles import FileTaskStore

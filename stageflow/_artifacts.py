@@ -191,23 +191,36 @@ def read_json(
 
 
 def load_feature(context: StageContext, found: List[Finding]) -> Optional[StoredFeature]:
-    """The feature's task files (any of the three layouts, read by the files task store),
-    or ``None`` after a ``tasks-missing`` finding."""
+    """The feature's task files from the run's task store (by default the files store
+    under the root, any of its three layouts), or ``None`` after a ``tasks-missing``
+    finding."""
     from .storage.taskfiles import TASKS_DIR, FileTaskStore
 
+    store = context.task_store
     try:
-        return FileTaskStore(context.root).load(context.feature)
+        return store.load(context.feature)
     except StageflowError:  # NotFound; or InvalidName for the layout names active, completed
         pass
-    where = f"{TASKS_DIR}/{context.feature}"
+    if isinstance(store, FileTaskStore):
+        where = f"{TASKS_DIR}/{context.feature}"
+        message = (
+            f"feature {context.feature!r} has no task folder ({where}, or under active/ or "
+            "completed/)"
+        )
+        if store.root != str(context.root):
+            message += f" in {store.root}"
+    else:
+        where = context.feature
+        message = f"feature {context.feature!r} has no task files in {store!r}"
     found.append(
         finding(
             "tasks-missing",
-            f"feature {context.feature!r} has no task folder ({where}, or under active/ or "
-            "completed/)",
+            message,
             where,
             None,
-            f"write {where}/task.json and its subtask_NN.json files",
+            f"write {where}/task.json and its subtask_NN.json files"
+            if isinstance(store, FileTaskStore)
+            else "create the feature's task.json and subtask_NN.json in the task store",
         )
     )
     return None

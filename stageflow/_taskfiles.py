@@ -13,7 +13,9 @@ import os
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .findings import Finding, Severity
+from .storage._taskdocs import MISSING
 from .storage.taskfiles import (
+    _PARSE_CODES,
     LEGACY_LAYOUTS,
     SUBTASK_FILE,
     TASKS_DIR,
@@ -91,6 +93,26 @@ def read_document(full: str, path: str, found: List[Finding]) -> Optional[Dict[s
     document, _, code, problem = read_json_object(full, path)
     if document is not None:
         return document  # type: ignore[no-any-return]
+    code = _CODES.get(code, code)
+    advice = _ADVICE.get(
+        code, "Restore the file from a copy, or rewrite it as one JSON object in UTF-8"
+    )
+    found.append(Finding(code, f"{path}: {problem}", _ERROR, path, "", advice))
+    return None
+
+
+def stored_document(file: Any, path: str, found: List[Finding]) -> Optional[Dict[str, Any]]:
+    """The JSON object of a :class:`~stageflow.storage.StoredFile`, or None after adding
+    the finding :func:`read_document` would add for the problem it carries."""
+    if file.document is not None:
+        return file.document  # type: ignore[no-any-return]
+    problem = str(file.problem)
+    if problem == MISSING or problem.startswith(("cannot be read", "is a symbolic link")):
+        code = "file-unreadable"
+    elif problem.startswith("expected a JSON object"):
+        code = "json-not-object"
+    else:
+        code = next((c for start, c in _PARSE_CODES if problem.startswith(start)), "json-invalid")
     code = _CODES.get(code, code)
     advice = _ADVICE.get(
         code, "Restore the file from a copy, or rewrite it as one JSON object in UTF-8"

@@ -132,13 +132,15 @@ def backlog_valid(context: StageContext) -> List[Finding]:
 def task_files_valid(context: StageContext) -> List[Finding]:
     """Task Breakdown: the feature's task files validate with no error finding.
 
-    Every finding of :func:`stageflow.validation.validate_feature` is passed through.
+    Every finding of :func:`stageflow.validation.validate_store` (the run's task store) is
+    passed through.
     """
     found: List[Finding] = []
     stored = load_feature(context, found)
     if stored is None:
         return found
-    found.extend(validation.validate_feature(context.root, context.feature))
+    for findings in validation.validate_store(context.task_store, context.feature).values():
+        found.extend(findings)
     if not stored.subtasks:
         found.append(no_subtasks(stored.folder))
     return found

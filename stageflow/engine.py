@@ -65,7 +65,8 @@ from .gates import (
 from .review import ReviewPolicy, ReviewResult, decide_review, review_summary
 from .run import Event, Outcome, ReviewRecord, RunState, RunStatus, StageRecord, StageStatus
 from .serde import run_from_document, run_to_document
-from .storage import RunStore, StoredRun
+from .storage import RunStore, StoredRun, Stores
+from .storage._port import TaskStore
 from .workflow import WorkflowSpec, builtin_workflows, check_feature_name, output_path_problem
 
 if TYPE_CHECKING:  # imported when needed: the context and config modules are not hot
@@ -120,10 +121,14 @@ class Validation:
 class Orchestrator:
     """Runs workflows for features, enforcing the gating rules.
 
-    ``store`` keeps the runs (default: the files store under ``root``). ``root`` is the
-    project root that gates look at and where outputs are archived (default: the current
-    folder). ``workflows`` are the workflow definitions runs may use (default: the built-in
-    ones, :func:`~stageflow.workflow.builtin_workflows`); the first is the default for
+    ``store`` keeps the runs (default: the files store under ``root``); ``tasks`` is the
+    task store gates read the feature's task files from (default: the files store under
+    ``root``). ``store`` may also be a :class:`~stageflow.storage.Stores` (what
+    :func:`~stageflow.storage.open_stores` returns): its runs, and its tasks unless
+    ``tasks`` is given. ``root`` is the project root that gates look at for project files
+    and where outputs are archived (default: the current folder). ``workflows`` are the
+    workflow definitions runs may use (default: the built-in ones,
+    :func:`~stageflow.workflow.builtin_workflows`); the first is the default for
     :meth:`init`. ``registry`` holds custom gates and compensation hooks. With
     ``default_gates`` (the default), each stage of the 8-stage workflow gets its content
     gate (:mod:`stageflow.content_gates`), and any other stage with declared outputs the
@@ -133,8 +138,9 @@ class Orchestrator:
 
     def __init__(
         self,
-        store: Optional[RunStore] = None,
+        store: Union[RunStore, Stores, None] = None,
         *,
+        tasks: Optional[TaskStore] = None,
         root: Union[str, os.PathLike[str], None] = None,
         workflows: Optional[Iterable[WorkflowSpec]] = None,
         registry: Optional[Registry] = None,
@@ -144,11 +150,19 @@ class Orchestrator:
         config: Optional[Config] = None,
     ) -> None:
         self.root = Path(os.path.abspath(os.fspath(root) if root is not None else os.getcwd()))
+        if isinstance(store, Stores):
+            tasks = tasks if tasks is not None else store.tasks
+            store = store.runs
         if store is None:
             from .storage.files import FileStore
 
             store = FileStore(self.root)
-        self.store = store
+        self.store: RunStore = store
+        if tasks is None:
+            from .storage.taskfiles import FileTaskStore
+
+            tasks = FileTaskStore(self.root)
+        self.tasks: TaskStore = tasks
         if workflows is None:
             workflows = builtin_workflows().values()
         self.workflows = {w.name: w for w in workflows}
@@ -372,6 +386,7 @@ class Orchestrator:
             root=self.root,
             outputs=tuple(outputs),
             reason=reason,
+            tasks=self.tasks,
         )
 
     def _evaluate(

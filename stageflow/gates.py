@@ -26,6 +26,7 @@ import attrs
 from .errors import UsageError
 from .findings import Finding, Verdict
 from .run import RunState
+from .storage._port import TaskStore
 from .workflow import KEY_PATTERN, StageSpec, WorkflowSpec
 
 __all__ = [
@@ -50,7 +51,10 @@ class StageContext:
 
     ``outputs`` are the outputs the caller registered for this operation (for example with
     ``complete --output PATH``); the stage's declared outputs are in ``stage.outputs`` and,
-    resolved for this feature, in :attr:`declared_outputs`.
+    resolved for this feature, in :attr:`declared_outputs`. Project files (documents,
+    outputs, deliverables) are under ``root``; the feature's task files are in ``tasks``,
+    the task store the run uses (``None``: the files store under ``root``, see
+    :attr:`task_store`).
     """
 
     feature: str
@@ -60,6 +64,17 @@ class StageContext:
     root: Path
     outputs: Tuple[str, ...] = ()
     reason: Optional[str] = None
+    tasks: Optional[TaskStore] = None
+
+    @property
+    def task_store(self) -> TaskStore:
+        """Where the feature's task files are: :attr:`tasks`, else the files store under
+        :attr:`root`."""
+        if self.tasks is not None:
+            return self.tasks
+        from .storage.taskfiles import FileTaskStore
+
+        return FileTaskStore(self.root)
 
     @property
     def number(self) -> int:

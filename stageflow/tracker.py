@@ -33,6 +33,7 @@ import os
 from . import _taskview, tasks
 from ._time import SystemClock
 from .errors import ConflictError, RuleViolation, StateFileError
+from .storage._stores import Stores
 from .storage._taskdocs import MISSING
 
 TYPE_CHECKING = False
@@ -82,17 +83,20 @@ __all__ = ["MoveResult", "TaskTracker"]
 class TaskTracker:
     """Reads and moves the subtasks of features kept in a task store.
 
-    ``store`` defaults to the files store of ``root`` (default: the current folder);
-    ``clock`` (anything with ``now()`` returning an aware datetime) stamps the moves.
+    ``store`` defaults to the files store of ``root`` (default: the current folder); it may
+    also be a :class:`~stageflow.storage.Stores` (its task store is used). ``clock``
+    (anything with ``now()`` returning an aware datetime) stamps the moves.
     """
 
     def __init__(
         self,
-        store: Optional[TaskStore] = None,
+        store: Union[TaskStore, Stores, None] = None,
         *,
         root: Union[str, os.PathLike[str], None] = None,
         clock: Optional[_Clock] = None,
     ) -> None:
+        if isinstance(store, Stores):
+            store = store.tasks
         if store is None:
             from .storage.taskfiles import FileTaskStore
 

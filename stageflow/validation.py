@@ -74,7 +74,7 @@ together (seqs, ids, counts, the dependency graph).
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ._names import FEATURE_PATTERN
 from ._taskcheck import check_common, check_subtask, precheck, schema_of
@@ -89,9 +89,15 @@ from ._taskfiles import (
     list_features,
     looks_like_subtask,
     read_document,
+    stored_document,
 )
+from .errors import StageflowError
 from .findings import Finding, Severity
 from .graph import GraphError, TaskGraph, TaskNode, check_graph, seq_key
+from .storage._taskdocs import MISSING, TASK_FILE
+
+if TYPE_CHECKING:
+    from .storage import StoredFeature, TaskStore
 
 __all__ = [
     "LEGACY_LAYOUTS",
@@ -102,6 +108,8 @@ __all__ = [
     "list_features",
     "validate_all",
     "validate_feature",
+    "validate_store",
+    "validate_stored",
 ]
 
 VALIDATION_CODES: Tuple[str, ...] = (
@@ -150,10 +158,7 @@ def _is_integer(value: Any) -> bool:
 
 def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
     """Every finding of the feature in folder ``rel`` (relative to ``root``, ``/``-separated)."""
-    found: List[Finding] = []
     folder = os.path.join(root, rel)
-    subtask_files: List[Tuple[str, str]] = []  # (file seq, name)
-    has_task = False
     try:
         with os.scandir(folder) as entries:
             names = sorted(entry.name for entry in entries)
@@ -168,6 +173,25 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
                 "Make the feature folder readable",
             )
         ]
+    full_prefix = os.path.join(folder, "")
+
+    def read(name: str, path: str, found: List[Finding]) -> Optional[Dict[str, Any]]:
+        return read_document(full_prefix + name, path, found)
+
+    return _check_files(rel, feature, names, read)
+
+
+def _check_files(
+    rel: str,
+    feature: str,
+    names: List[str],
+    read: Callable[[str, str, List[Finding]], Optional[Dict[str, Any]]],
+) -> List[Finding]:
+    """Every finding of the feature whose folder ``rel`` holds the files ``names`` (sorted);
+    ``read(name, path, found)`` gives a file's JSON object, or ``None`` after a finding."""
+    found: List[Finding] = []
+    subtask_files: List[Tuple[str, str]] = []  # (file seq, name)
+    has_task = False
     match = SUBTASK_FILE.match
     for name in names:
         matched = match(name)
@@ -194,7 +218,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
     task: Optional[Dict[str, Any]] = None
     task_path = rel + "/task.json"
     if has_task:
-        task = read_document(os.path.join(folder, "task.json"), task_path, found)
+        task = read("task.json", task_path, found)
     else:
         found.append(
             Finding(
@@ -228,7 +252,6 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
     unread = 0
     unread_seqs: List[Tuple[str, str]] = []
     prefix = rel + "/"
-    full_prefix = os.path.join(folder, "")
     id_prefix = feature + "-"
     # True while every dependency names an earlier task, once: then the graph has no
     # missing, self or repeated dependency, and no cycle (every edge points back), so it
@@ -236,7 +259,7 @@ def _validate_folder(root: str, rel: str, feature: str) -> List[Finding]:
     backwards = True
     for file_seq, name in subtask_files:
         path = prefix + name
-        doc = read_document(full_prefix + name, path, found)
+        doc = read(name, path, found)
         if doc is None:
             unread += 1
             unread_seqs.append((file_seq, path))
@@ -414,4 +437,58 @@ def validate_all(root: Root) -> Dict[str, Tuple[Finding, ...]]:
             )
             continue
         results[name] = tuple(_ambiguous(name, rels) + _validate_folder(base, rels[0], name))
+    return results
+
+
+def validate_stored(stored: StoredFeature) -> Tuple[Finding, ...]:
+    """Every finding of one feature as a task store returned it (:meth:`TaskStore.load`).
+
+    The checks of :func:`validate_feature`, but of the documents the store holds: a store
+    has no folder to list, so there is no ``ignored-file`` or ``feature-ambiguous``
+    finding, and the paths are the files' locations in the store.
+    """
+    files = {f.name: f for f in stored.subtasks}
+    if stored.task.problem != MISSING:
+        files[TASK_FILE] = stored.task
+
+    def read(name: str, path: str, found: List[Finding]) -> Optional[Dict[str, Any]]:
+        return stored_document(files[name], path, found)
+
+    return tuple(_check_files(stored.folder, stored.feature, sorted(files), read))
+
+
+def validate_store(
+    store: TaskStore, feature: Optional[str] = None
+) -> Dict[str, Tuple[Finding, ...]]:
+    """Feature -> its findings, of ``feature`` or of every feature of a task store.
+
+    A files store is validated as its folders are (:func:`validate_feature`,
+    :func:`validate_all` of its root); any other store by its documents
+    (:func:`validate_stored`). Raises as :meth:`TaskStore.load` does for an unknown
+    ``feature``; without one, a feature that cannot be loaded gets a ``file-unreadable``
+    finding and never stops the others.
+    """
+    from .storage.taskfiles import FileTaskStore
+
+    if isinstance(store, FileTaskStore):
+        if feature is not None:
+            return {feature: validate_feature(store.root, feature)}
+        return validate_all(store.root)
+    if feature is not None:
+        return {feature: validate_stored(store.load(feature))}
+    results: Dict[str, Tuple[Finding, ...]] = {}
+    for name in store.features():
+        try:
+            results[name] = validate_stored(store.load(name))
+        except StageflowError as exc:
+            results[name] = (
+                Finding(
+                    "file-unreadable",
+                    f"feature {name!r} cannot be read: {exc.message}",
+                    _ERROR,
+                    name,
+                    "",
+                    "Restore the feature's task files",
+                ),
+            )
     return results

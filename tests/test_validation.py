@@ -886,6 +886,8 @@ def test_the_public_names_stay_importable_from_stageflow_validation() -> None:
         "list_features",
         "validate_all",
         "validate_feature",
+        "validate_store",
+        "validate_stored",
     ]
     for name in module.__all__:
         assert getattr(module, name) is not None
@@ -938,3 +940,57 @@ def test_dependency_findings_are_check_graphs_whatever_the_shape(data: st.DataOb
         )
         found = validate_feature(tmp, "gen")
     assert found == expected
+
+
+# -- a feature of any task store ------------------------------------------------------------
+
+
+def test_a_stored_feature_validates_as_its_folder_does(tmp_path: Path) -> None:
+    from stageflow.storage.taskfiles import FileTaskStore
+    from stageflow.storage.taskmemory import MemoryTaskStore
+    from stageflow.validation import validate_store, validate_stored
+
+    folder = tmp_path / ".tmp" / "tasks" / FEATURE
+    shutil.copytree(SEED, folder)
+    for seq, change in (("03", {"status": "done"}), ("05", {"id": "x-05"}), ("07", {"seq": "7"})):
+        path = folder / f"subtask_{seq}.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    files = FileTaskStore(tmp_path)
+    expected = validate_feature(tmp_path, FEATURE)
+    assert {f.code for f in expected} >= {"schema", "id-mismatch", "seq-filename"}
+    assert validate_stored(files.load(FEATURE)) == expected
+    assert validate_store(files, FEATURE) == {FEATURE: expected}
+    assert validate_store(files) == validate_all(tmp_path)
+
+    memory = MemoryTaskStore()
+    stored = files.load(FEATURE)
+    docs = {f.seq: f.document for f in stored.subtasks if f.seq != "07"}
+    memory.create(FEATURE, stored.task.document or {}, docs)  # type: ignore[arg-type]
+    in_memory = validate_stored(memory.load(FEATURE))
+    moved = {
+        (f.code, f.severity, f.path.replace(f"memory:{FEATURE}", REL), f.pointer) for f in in_memory
+    }
+    without_07 = {
+        (f.code, f.severity, f.path, f.pointer) for f in expected if "subtask_07" not in f.path
+    }
+    # 07 is missing in memory: task.json's counts now disagree, nothing else changes
+    assert moved - without_07 == {
+        ("subtask-count", Severity.ERROR, f"{REL}/task.json", "/subtask_count")
+    }
+    assert without_07 <= moved
+    assert validate_store(memory) == {FEATURE: in_memory}
+
+
+def test_a_stored_file_with_a_problem_gets_the_finding_of_its_file(tmp_path: Path) -> None:
+    from stageflow.storage.taskfiles import FileTaskStore
+    from stageflow.validation import validate_stored
+
+    folder = tmp_path / ".tmp" / "tasks" / FEATURE
+    shutil.copytree(SEED, folder)
+    (folder / "subtask_02.json").write_bytes(b'{"seq": ')
+    (folder / "subtask_04.json").write_bytes(b"[]")
+    (folder / "subtask_06.json").write_bytes(b"")
+    (folder / "task.json").unlink()
+    expected = validate_feature(tmp_path, FEATURE)
+    assert validate_stored(FileTaskStore(tmp_path).load(FEATURE)) == expected
+    assert {f.code for f in expected} >= {"json-truncated", "json-not-object", "json-empty"}

@@ -5,8 +5,11 @@ It parses arguments, calls the library, prints text or exactly one JSON document
 finding printed); 2 could not run (usage error, unknown feature or stage, malformed state
 file). No user error ends in a traceback.
 
-Read-only commands (``stage status``, ``stage history``, ``stage list``) import neither
-attrs, cattrs, jsonschema nor transitions, so they start fast.
+Commands that read or write runs or task files take ``--store URL`` (else
+``$STAGEFLOW_STORE``, else the files store under ``--root``; :mod:`._stores`), and the
+stores a command opened are closed when it ends. Read-only commands (``stage status``,
+``stage history``, ``stage list``, ``task status``) import neither attrs, cattrs,
+jsonschema nor transitions, so they start fast.
 """
 
 from __future__ import annotations
@@ -134,9 +137,14 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     """
     # The fast form agents use: `stageflow GROUP [COMMAND] ...`; anything else builds it all.
     wants_help = any(a in ("-h", "--help") for a in argv)
-    groups_known = ("stage", "task", "workflow", "config", "phase", "demo")
+    groups_known = ("stage", "task", "workflow", "config", "phase", "store", "demo")
     group = argv[0] if argv and argv[0] in groups_known and not wants_help else None
     command = argv[1] if group in ("stage", "task") and len(argv) > 1 else None
+    from . import _stores
+
+    def with_store(p: argparse.ArgumentParser) -> None:  # the commands that use a store
+        _common(p, suppress=True)
+        _stores.add_option(p)
 
     parser = _Parser(
         prog="stageflow",
@@ -151,11 +159,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     if group in (None, "stage"):
         from . import _stage
 
-        _stage.register(groups, lambda p: _common(p, suppress=True), only=command)
+        _stage.register(groups, with_store, only=command)
     if group in (None, "task"):
         from . import _task
 
-        _task.register(groups, lambda p: _common(p, suppress=True), only=command)
+        _task.register(groups, with_store, only=command)
     if group in (None, "workflow"):
         from . import _workflow
 
@@ -167,7 +175,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     if group in (None, "phase"):
         from . import _phase
 
-        _phase.register(groups, lambda p: _common(p, suppress=True))
+        _phase.register(groups, with_store)
+    if group in (None, "store"):
+        from . import _store_cmd
+
+        _store_cmd.register(groups, lambda p: _common(p, suppress=True), with_store)
     if group in (None, "demo"):
         from . import _demo_cmd
 
@@ -203,7 +215,12 @@ def main(
             namespace.root = find_root()
         elif not os.path.isdir(namespace.root):  # a typo must not create a new project
             raise UsageError(f"project root {namespace.root!r} is not an existing folder")
-        code: int = handler(namespace, console)
+        try:
+            code: int = handler(namespace, console)
+        finally:
+            from ._stores import close
+
+            close(namespace)
         return code
     except StageflowError as exc:
         return _report(

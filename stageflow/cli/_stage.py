@@ -132,14 +132,19 @@ def register(
 def _read_document(ns: argparse.Namespace) -> Dict[str, Any]:
     from .._names import check_feature
     from .._rundoc import check_run_document
-    from ..storage.files import FileStore
+    from ._stores import run_store, store_url
 
     check_feature(ns.feature)
-    store = FileStore(ns.root)
+    store = run_store(ns)
     stored = store.latest(ns.feature) if ns.run is None else store.load(ns.feature, ns.run)
     if stored is None:
+        from ..storage._url import redact
+
+        url, given = store_url(ns)
+        option = f" --store {redact(url)}" if url is not None and given == "--store" else ""
         raise NotFound(
-            f"no run for feature {ns.feature!r}; start one with: stageflow stage init {ns.feature}",
+            f"no run for feature {ns.feature!r}; start one with: "
+            f"stageflow stage init {ns.feature}{option}",
             ns.feature,
         )
     return check_run_document(stored.document, stored.location)
@@ -180,9 +185,9 @@ def _graph(ns: argparse.Namespace, console: Console) -> int:
 def _list(ns: argparse.Namespace, console: Console) -> int:
     from .._render import stage_number
     from .._rundoc import check_run_document
-    from ..storage.files import FileStore
+    from ._stores import run_store
 
-    store = FileStore(ns.root)
+    store = run_store(ns)
     rows: List[Dict[str, Any]] = []
     for feature in store.features():
         try:
@@ -222,12 +227,15 @@ def _list(ns: argparse.Namespace, console: Console) -> int:
 
 
 def _orchestrator(ns: argparse.Namespace) -> Orchestrator:
-    """The engine over the project: the built-in workflows and the project's own
-    (``.tmp/workflows/``, see :mod:`stageflow.cli._workflow`)."""
+    """The engine over the command's stores (:mod:`._stores`) and the project: the built-in
+    workflows and the project's own (``.tmp/workflows/``, see :mod:`stageflow.cli._workflow`)."""
     from ..engine import Orchestrator
+    from ._stores import stores
     from ._workflow import all_workflows
 
-    return Orchestrator(root=ns.root, actor=ns.actor, workflows=all_workflows(str(ns.root)))
+    return Orchestrator(
+        stores(ns), root=ns.root, actor=ns.actor, workflows=all_workflows(str(ns.root))
+    )
 
 
 def _done(console: Console, run: RunState, message: str) -> int:

@@ -1,6 +1,7 @@
 """``stageflow task ...``: the task files' commands.
 
-Reads (``status``, ``next``, ``parallel``) go through the files task store and
+Every command uses the task store of ``--store`` (:mod:`._stores`; by default the files
+store under the root). Reads (``status``, ``next``, ``parallel``) go through it and
 :mod:`stageflow._taskview` only, so they import neither attrs nor jsonschema. Moves go
 through :class:`~stageflow.tracker.TaskTracker`, which holds the feature's lock. A refused
 move raises :class:`~stageflow.errors.RuleViolation` (exit 1, every finding printed by the
@@ -125,9 +126,17 @@ def register(
 
 
 def _store(ns: argparse.Namespace) -> Any:
-    from ..storage.taskfiles import FileTaskStore
+    from ._stores import task_store
 
-    return FileTaskStore(ns.root)
+    return task_store(ns)
+
+
+def _in(ns: argparse.Namespace) -> str:
+    """Where the features were looked for, for messages."""
+    from ._stores import where
+
+    place = where(ns)
+    return f"under {place}" if place == ".tmp/tasks" else f"in {place}"
 
 
 def _each_feature(ns: argparse.Namespace) -> Tuple[List[Any], List[Dict[str, str]]]:
@@ -154,7 +163,7 @@ def _status(ns: argparse.Namespace, console: Console) -> int:
 
     def text() -> str:
         if not views and not failed:
-            return "No features found under .tmp/tasks."
+            return f"No features found {_in(ns)}."
         blocks = [_status_text(v, detailed=ns.feature is not None) for v in views]
         blocks += [f"[{f['feature']}] unreadable: {f['error']}" for f in failed]
         return "\n\n".join(blocks)
@@ -331,12 +340,9 @@ def _graph(ns: argparse.Namespace, console: Console) -> int:
 
 def _validate(ns: argparse.Namespace, console: Console) -> int:
     from .._render import finding_to_dict, findings_text
-    from ..validation import validate_all, validate_feature
+    from ..validation import validate_store
 
-    if ns.feature is not None:
-        results = {ns.feature: validate_feature(ns.root, ns.feature)}
-    else:
-        results = validate_all(ns.root)
+    results = validate_store(_store(ns), ns.feature)
     findings = [f for found in results.values() for f in found]
     errors = sum(1 for f in findings if f.is_error)
     document = {
@@ -351,7 +357,7 @@ def _validate(ns: argparse.Namespace, console: Console) -> int:
             lines.append(f"[{feature}]")
             lines += findings_text(found, indent="  ") if found else ["  ✓ All checks passed"]
         if not results:
-            lines.append("No features found under .tmp/tasks.")
+            lines.append(f"No features found {_in(ns)}.")
         warnings = sum(1 for f in findings if f.severity.value == "warning")
         lines.append(f"{errors} error(s), {warnings} warning(s)")
         return "\n".join(lines)

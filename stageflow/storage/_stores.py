@@ -43,6 +43,11 @@ class Stores:
     def __repr__(self) -> str:
         return f"Stores({self.url!r})"
 
+    @property
+    def has_schema(self) -> bool:
+        """True when the backend has a schema that :meth:`migrate` keeps up to date."""
+        return self._migrate is not None
+
     def migrate(self) -> List[str]:
         """Apply pending schema migrations; the versions applied, oldest first."""
         return self._migrate() if self._migrate is not None else []

@@ -376,12 +376,23 @@ class FileTaskStore:
             return _revision(data)
 
     def create(
-        self, feature: str, task: Mapping[str, Any], subtasks: Mapping[str, Mapping[str, Any]]
+        self,
+        feature: str,
+        task: Mapping[str, Any],
+        subtasks: Mapping[str, Mapping[str, Any]],
+        *,
+        layout: Optional[str] = None,
     ) -> None:
         """Create a new feature in ``.tmp/tasks/{feature}/``: ``task.json`` and one file
         per ``seq -> subtask`` of ``subtasks``. Refused (:class:`ConflictError`) when the
-        feature already has a folder in any layout."""
+        feature already has a folder in any layout.
+
+        ``layout`` (one of :data:`LEGACY_LAYOUTS`) creates it in
+        ``.tmp/tasks/{layout}/{feature}/`` instead (:func:`stageflow.storage.copy.copy_stores`
+        keeps a feature where it was)."""
         check_task_feature(feature)
+        if layout is not None and layout not in LEGACY_LAYOUTS:
+            raise UsageError(f"{layout!r} is not a task layout ({', '.join(LEGACY_LAYOUTS)})")
         names = names_for(subtasks)
         encoded = {seq: encode_task(as_dict(sub)) for seq, sub in subtasks.items()}
         task_data = encode_task(as_dict(task))
@@ -391,7 +402,8 @@ class FileTaskStore:
             ]
             if existing:
                 raise ConflictError(f"feature {feature!r} already exists: {existing[0]}", feature)
-            folder = os.path.join(self.root, TASKS_DIR, feature)
+            parts = (layout, feature) if layout is not None else (feature,)
+            folder = os.path.join(self.root, TASKS_DIR, *parts)
             # Subtasks first, task.json last: a feature whose task.json exists is whole.
             for seq, data in encoded.items():
                 write_atomic(os.path.join(folder, names[seq]), data)
