@@ -17,13 +17,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
 import stageflow
 from stageflow import FileTaskStore, TaskTracker
-from stageflow.validation import validate_feature
+from stageflow.storage import open_stores
+from stageflow.validation import validate_feature, validate_stored
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX processes and signals")
 
@@ -82,14 +83,18 @@ print("reads", reads, flush=True)
 """
 
 
-def _environment() -> Dict[str, str]:
+def _environment(store: Optional[str] = None) -> Dict[str, str]:
+    """The processes' environment; ``store``: the store URL their commands use."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SOURCE, env.get("PYTHONPATH")]))
     env.pop("STAGEFLOW_ROOT", None)
+    env.pop("STAGEFLOW_STORE", None)
+    if store is not None:
+        env["STAGEFLOW_STORE"] = store
     return env
 
 
-def _make_feature(root: Path, count: int) -> None:
+def _make_feature(root: Path, count: int, store: Optional[str] = None) -> None:
     """``count`` subtasks; every tenth one depends on the ten before it, so claimers also
     meet "nothing ready yet" and wait for each other."""
     subtasks = {}
@@ -115,13 +120,23 @@ def _make_feature(root: Path, count: int) -> None:
         "subtask_count": count,
         "completed_count": 0,
     }
-    FileTaskStore(root).create(FEATURE, task, subtasks)
+    with open_stores(store or "files", str(root)) as stores:
+        stores.tasks.create(FEATURE, task, subtasks)
 
 
-def _run_swarm(root: Path, count: int, workers: int, readers: int) -> None:
-    _make_feature(root, count)
+def _run_swarm(
+    root: Path,
+    count: int,
+    workers: int,
+    readers: int,
+    store: Optional[str] = None,
+    patience: float = PATIENCE,
+) -> None:
+    """``workers`` processes claim and complete ``count`` subtasks through the CLI while
+    ``readers`` processes read the status, on the files store under ``root`` or ``store``."""
+    _make_feature(root, count, store)
     stop = root / "stop"
-    env = _environment()
+    env = _environment(store)
     reading = [
         subprocess.Popen(
             [sys.executable, "-c", READER, str(root), str(stop), str(count)],
@@ -134,7 +149,7 @@ def _run_swarm(root: Path, count: int, workers: int, readers: int) -> None:
     ]
     working = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(root), f"agent-{i}", str(PATIENCE)],
+            [sys.executable, "-c", WORKER, str(root), f"agent-{i}", str(patience)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -145,7 +160,7 @@ def _run_swarm(root: Path, count: int, workers: int, readers: int) -> None:
     done: Dict[str, List[str]] = {}
     try:
         for i, process in enumerate(working):
-            out, err = process.communicate(timeout=PATIENCE + 30)
+            out, err = process.communicate(timeout=patience + 30)
             assert process.returncode == 0, err
             done[f"agent-{i}"] = out.split()
     finally:
@@ -162,14 +177,15 @@ def _run_swarm(root: Path, count: int, workers: int, readers: int) -> None:
     # Every subtask completed exactly once, by the agent that claimed it.
     completed = sorted((seq for seqs in done.values() for seq in seqs), key=int)
     assert completed == [f"{n:03d}" for n in range(1, count + 1)]
-    tracker = TaskTracker(FileTaskStore(root))
-    stored = tracker.load(FEATURE)
+    with open_stores(store or "files", str(root)) as stores:
+        stored = stores.tasks.load(FEATURE)
     for file in stored.subtasks:
         assert file.document is not None
         agent = file.document["agent_id"]
         assert file.document["status"] == "completed"
         assert file.document["completion_summary"] == f"by {agent}"
         assert file.seq in done[agent]
+    assert [f for f in validate_stored(stored) if f.is_error] == []
     assert stored.task.document is not None
     assert stored.task.document["completed_count"] == count
     assert stored.task.document["subtask_count"] == count
@@ -177,22 +193,35 @@ def _run_swarm(root: Path, count: int, workers: int, readers: int) -> None:
     for report in read_reports:
         assert "error" not in report, report
         assert int(report.split()[-1]) > 0
-    assert [f for f in validate_feature(root, FEATURE) if f.is_error] == []
-    # Nothing but the task files is left in the feature folder (no stray temporary file).
-    assert len(os.listdir(root / ".tmp" / "tasks" / FEATURE)) == count + 1
+    if store is None:
+        assert [f for f in validate_feature(root, FEATURE) if f.is_error] == []
+        # Nothing but the task files is left in the feature folder (no stray temporary file).
+        assert len(os.listdir(root / ".tmp" / "tasks" / FEATURE)) == count + 1
 
 
 def test_four_processes_claim_and_complete_200_subtasks_while_two_read(tmp_path: Path) -> None:
     _run_swarm(tmp_path, count=200, workers=4, readers=2)
 
 
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Optional[str]:
+    """``None`` (the files store under the root), or the URL of an empty SQL store."""
+    if request.param == "files":
+        return None
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'swarm.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 @pytest.mark.slow
-def test_six_processes_claim_and_complete_600_subtasks_while_three_read(
-    tmp_path: Path,
+@pytest.mark.parametrize("store_url", ["files", "sqlite", "postgres"], indirect=True)
+def test_four_processes_claim_and_complete_1000_subtasks_while_two_read(
+    tmp_path: Path, store_url: Optional[str]
 ) -> None:
-    # Every move reads the whole feature (600 files), so this is about two minutes of
-    # CPU work: run once by .ci/run, not in the interpreter matrix.
-    _run_swarm(tmp_path, count=600, workers=6, readers=3)
+    # Every move of the files store reads the whole feature (1000 files): minutes of CPU
+    # work, run once by .ci/run, not in the interpreter matrix.
+    _run_swarm(tmp_path, count=1000, workers=4, readers=2, store=store_url, patience=900.0)
 
 
 # A writer that moves every subtask one step along its lifecycle, round after round, until it
