@@ -462,7 +462,10 @@ def test_cli_stop_and_resume(tmp_path: Path) -> None:
     assert out["status"]["stop_request"]["reason"] == "end of day"
     review = tmp_path / "review.json"
     review.write_text(json.dumps({"status": "approved"}))
-    assert cli(tmp_path, "phase", "review", "pay", "1.3", "--result", str(review)).code == 0
+    ended = cli(tmp_path, "phase", "review", "pay", "1.3", "--result", str(review))
+    assert ended.code == 0
+    assert "stage plan completed" in ended.out
+    assert "the run stopped, as asked" in ended.out
     status = cli(tmp_path, "stage", "status", "pay")
     assert "stopped" in status.out
     assert "Next: stageflow stage resume pay" in status.out

@@ -77,13 +77,19 @@ def _label(run: RunState) -> str:
 
 
 def _after(run: RunState) -> str:
-    """What the last event did to the stage, when the phase completed it too."""
+    """What followed the phase's event: its stage completed, and the run stopped as asked."""
     from ._stage import _where
 
-    last = run.history[-1]
-    if last.operation == "complete":
-        return f"; stage {last.stage} completed, {_where(run)}"
-    return ""
+    events = list(run.history[-2:])
+    stopped = events[-1].operation == "stop" and run.status.value == "stopped"
+    if stopped:
+        events.pop()
+    said = ""
+    if events[-1].operation == "complete" and events[-1].outcome.value == "applied":
+        said = f"; stage {events[-1].stage} completed, {_where(run)}"
+    if stopped:
+        said += "; the run stopped, as asked (resume it to go on)"
+    return said
 
 
 def _start(ns: argparse.Namespace, console: Console) -> int:
