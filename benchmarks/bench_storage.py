@@ -173,7 +173,7 @@ def profile_transitions(url: str, root: str, count: int, top: int = 20) -> Dict[
 
     def cumulative(module: str, function: str) -> float:
         return sum(
-            entry[3]
+            float(entry[3])
             for where, entry in raw.items()
             if os.path.basename(where[0]) == module and where[2] == function
         )
@@ -391,7 +391,7 @@ def measure_claims(url: str, root: str, feature: str, count: int) -> Dict[str, A
     seed_feature(url, root, feature, count)
     methods = multiprocessing.get_all_start_methods()
     method = "forkserver" if "forkserver" in methods else "spawn"
-    context = multiprocessing.get_context(method)
+    context: Any = multiprocessing.get_context(method)
     start = context.Event()
     out = context.Queue()
     workers = [
