@@ -338,7 +338,7 @@ def test_dask_distributed_executor(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed")
     om(tmp_path)
     cluster = distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0"
     )
     try:
         with distributed.Client(cluster) as client:

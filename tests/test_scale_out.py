@@ -90,7 +90,7 @@ def test_stage_6_on_a_dask_cluster_with_a_postgres_store(postgres_url: str) -> N
     distributed = pytest.importorskip("distributed", reason="Dask distributed is not installed")
     _feature(postgres_url, 12)
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     try:
         with distributed.Client(cluster) as client, open_stores(postgres_url) as stores:
