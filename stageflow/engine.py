@@ -21,6 +21,7 @@ from typing import (
     Dict,
     Iterable,
     List,
+    NamedTuple,
     Optional,
     Protocol,
     Sequence,
@@ -116,6 +117,18 @@ class Validation:
     def findings(self) -> Tuple[Finding, ...]:
         """Every finding of every verdict, passing ones included."""
         return tuple(f for v in self.verdicts for f in v.findings)
+
+
+class _Applied(NamedTuple):
+    """Events a decision made and the run state after all of them (so that nothing
+    applies them a second time)."""
+
+    events: Tuple[Event, ...]
+    state: RunState
+
+
+_Decided = Union[Event, List[Event], _Applied]
+"""What an operation's decision gives :meth:`Orchestrator._operate` to save."""
 
 
 class Orchestrator:
@@ -560,7 +573,7 @@ class Orchestrator:
         why = _require_reason(reason, "rollback")
         moved: List[Tuple[Path, Path]] = []
 
-        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
+        def decide(spec: WorkflowSpec, run: RunState) -> _Applied:
             # a stop asked for while a phase ran happens now: the rollback ended that phase
             return self._with_follow_ups(
                 spec, run, [rolled_back(spec, run)], spec.stage(stage).key, actor, complete=False
@@ -736,7 +749,7 @@ class Orchestrator:
         if note is not None:
             note = _check_text(note.strip(), "note") or None
 
-        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
+        def decide(spec: WorkflowSpec, run: RunState) -> _Applied:
             key = spec.stage(stage).key
             event = lifecycle.decide(
                 operation,
@@ -812,7 +825,7 @@ class Orchestrator:
         plan_file: Optional[str] = None,
         reason: Optional[str] = None,
     ) -> RunState:
-        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
+        def decide(spec: WorkflowSpec, run: RunState) -> _Applied:
             stage, _ = phase_of(spec, phase)
             event = lifecycle.decide(
                 operation,
@@ -855,7 +868,7 @@ class Orchestrator:
         if policy is not None and not isinstance(policy, ReviewPolicy):
             raise UsageError(f"a review policy must be a ReviewPolicy, not {policy!r}")
 
-        def decide(spec: WorkflowSpec, run: RunState) -> List[Event]:
+        def decide(spec: WorkflowSpec, run: RunState) -> _Applied:
             stage, _ = phase_of(spec, phase)
             rules = lifecycle.check_review(spec, run, phase)
             fields: Dict[str, Any] = {}
@@ -897,22 +910,28 @@ class Orchestrator:
         actor: Optional[str],
         *,
         complete: bool = True,
-    ) -> List[Event]:
-        """``events`` and what they lead to: the stage completed (through its gates) once
-        its phases are done (with ``complete``), then a pending stop carried out once no
-        phase runs."""
+    ) -> _Applied:
+        """``events`` and what they lead to, applied: the stage completed (through its
+        gates) once its phases are done (with ``complete``), then a pending stop carried
+        out once no phase runs."""
+        batch = list(events)
         after = run
-        for event in events:
+        for event in batch:
             after = lifecycle.apply(spec, after, event)
-        if events[-1].outcome is not Outcome.APPLIED or after.status is not RunStatus.ACTIVE:
-            return events
+
+        def then(event: Event) -> None:
+            nonlocal after
+            batch.append(event)
+            after = lifecycle.apply(spec, after, event)
+
+        if batch[-1].outcome is not Outcome.APPLIED or after.status is not RunStatus.ACTIVE:
+            return _Applied(tuple(batch), after)
         record = after.stage(key)
         if complete and record.status is StageStatus.IN_PROGRESS and stage_is_done(record):
-            event = self._decide_complete(spec, after, key, False, None, (), actor)
-            events.append(event)
-            if event.outcome is not Outcome.APPLIED:
-                return events
-            after = lifecycle.apply(spec, after, event)
+            completion = self._decide_complete(spec, after, key, False, None, (), actor)
+            then(completion)
+            if completion.outcome is not Outcome.APPLIED:
+                return _Applied(tuple(batch), after)
         request = after.stop_request
         current = after.current_stage
         if (
@@ -921,7 +940,7 @@ class Orchestrator:
             and current is not None
             and running_phase(after.stage(current)) is None
         ):
-            events.append(
+            then(
                 lifecycle.decide(
                     "stop",
                     (),
@@ -931,7 +950,7 @@ class Orchestrator:
                     reason=request.reason,
                 )
             )
-        return events
+        return _Applied(tuple(batch), after)
 
     # -- plumbing ----------------------------------------------------------------------
 
@@ -958,7 +977,7 @@ class Orchestrator:
     def _operate(
         self,
         feature: str,
-        decide: Callable[[WorkflowSpec, RunState], Union[Event, List[Event]]],
+        decide: Callable[[WorkflowSpec, RunState], _Decided],
         moved: Optional[List[Tuple[Path, Path]]] = None,
     ) -> RunState:
         """Load, decide (one event, or several applied in order), save. If saving fails,
@@ -986,7 +1005,7 @@ class Orchestrator:
         self,
         spec: WorkflowSpec,
         run: RunState,
-        events: Union[Event, Sequence[Event]],
+        events: _Decided,
         stored: StoredRun,
     ) -> Tuple[Optional[RunState], Optional[Refused]]:
         """:meth:`_save`: ``(new state, None)``, or ``(None, the refusal it raised)``."""
@@ -999,14 +1018,18 @@ class Orchestrator:
         self,
         spec: WorkflowSpec,
         run: RunState,
-        events: Union[Event, Sequence[Event]],
+        events: _Decided,
         stored: StoredRun,
     ) -> RunState:
-        """Apply ``events`` in order and save once; raise for the last one unless applied."""
-        batch = (events,) if isinstance(events, Event) else tuple(events)
-        new = run
-        for one in batch:
-            new = lifecycle.apply(spec, new, one)
+        """Apply ``events`` in order (unless already applied) and save once; raise for the
+        last one unless applied."""
+        if isinstance(events, _Applied):
+            batch, new = events.events, events.state
+        else:
+            batch = (events,) if isinstance(events, Event) else tuple(events)
+            new = run
+            for one in batch:
+                new = lifecycle.apply(spec, new, one)
         event = batch[-1]
         document = run_to_document(new)
         # Never write what the reader would refuse (a bug or an odd gate must not brick a run).

@@ -290,11 +290,9 @@ def run_review(
     while True:
         result = reviewer(attempt)
         run = orchestrator.review(feature, phase, result, policy=policy, actor=actor)
-        record = run.history[-1] if run.history[-1].review is not None else None
-        if record is None:  # the review completed the stage too: find the review event
-            record = next(e for e in reversed(run.history) if e.review is not None)
-        assert record.review is not None
-        if record.review.decision != "retry":
+        # the phase keeps its last review (follow-up events may come after it in the history)
+        last = run.stage(key).phase(phase).review
+        if last is None or last.decision != "retry":
             return run
         if fixer is not None:
             fixer(result)
