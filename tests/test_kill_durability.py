@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import List, Set, Tuple
 
 import pytest
+import taskdocs
 from faultworkers import FEATURE, FLIP, writer
 
 from stageflow import Orchestrator
@@ -44,30 +45,12 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def _seed(url: str, root: str) -> None:
     """The feature's task files: ``SUBTASKS`` independent subtasks."""
-    task = {
-        "id": FEATURE,
-        "name": "Durable",
-        "status": "active",
-        "objective": "survive SIGKILL",
-        "created_at": "2026-01-01T00:00:00Z",
-        "subtask_count": SUBTASKS,
-        "completed_count": 0,
-    }
-    subtasks = {
-        f"{n:03d}": {
-            "id": f"{FEATURE}-{n:03d}",
-            "seq": f"{n:03d}",
-            "title": f"Subtask {n}",
-            "status": "pending",
-            "depends_on": [],
-            "parallel": True,
-            "acceptance_criteria": ["done"],
-            "deliverables": [f"src/{n}.py"],
-        }
-        for n in range(1, SUBTASKS + 1)
-    }
     with open_stores(url, root) as stores:
-        stores.tasks.create(FEATURE, task, subtasks)
+        stores.tasks.create(FEATURE, *taskdocs.feature(FEATURE, _seqs()))
+
+
+def _seqs() -> List[str]:
+    return [f"{n:03d}" for n in range(1, SUBTASKS + 1)]
 
 
 def _acknowledged(ack: Path) -> Tuple[int, Set[str], Set[str]]:

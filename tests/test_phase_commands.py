@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+import taskdocs
 from clihelp import cli, cli_json
 
 from stageflow import Orchestrator, RuleViolation, RunStatus, StageStatus, TaskTracker, UsageError
@@ -135,31 +136,11 @@ def test_cli_phase_run_exits_1_when_the_command_fails(tmp_path: Path) -> None:
 
 
 def _feature(root: Path, feature: str, seqs: List[str]) -> TaskTracker:
-    folder = root / ".tmp" / "tasks" / feature
-    folder.mkdir(parents=True)
-    task = {
-        "id": feature,
-        "name": "Feature",
-        "status": "active",
-        "objective": "dispatch",
-        "created_at": "2026-01-01T00:00:00Z",
-        "subtask_count": len(seqs),
-        "completed_count": 0,
-    }
-    (folder / "task.json").write_text(json.dumps(task))
-    for n, seq in enumerate(seqs):
-        sub = {
-            "id": f"{feature}-{seq}",
-            "seq": seq,
-            "title": f"Subtask {seq}",
-            "status": "pending",
-            "depends_on": [seqs[n - 1]] if n else [],
-            "parallel": True,
-            "acceptance_criteria": ["works"],
-            "deliverables": [f"src/{seq}.py"],
-        }
-        (folder / f"subtask_{seq}.json").write_text(json.dumps(sub))
-    return TaskTracker(root=root)
+    """A chain of subtasks in the files store under ``root``."""
+    tracker = TaskTracker(root=root)
+    documents = taskdocs.feature(feature, seqs, lambda n, seq: seqs[n - 1 : n] if n else [])
+    tracker.store.create(feature, *documents)
+    return tracker
 
 
 def _at_dispatch(root: Path) -> Orchestrator:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+import taskdocs
 
 import stageflow
 from stageflow import TaskTracker, execute, open_stores
@@ -25,31 +26,14 @@ FEATURE = "fleet"
 
 
 def _feature(url: str, count: int) -> None:
-    subtasks = {
-        f"{n:02d}": {
-            "id": f"{FEATURE}-{n:02d}",
-            "seq": f"{n:02d}",
-            "title": f"Subtask {n}",
-            "status": "pending",
-            # every fifth waits on the four before it: workers meet "not ready yet"
-            "depends_on": [f"{d:02d}" for d in range(n - 4, n)] if n % 5 == 0 else [],
-            "parallel": True,
-            "acceptance_criteria": ["done"],
-            "deliverables": [f"src/{n}.py"],
-        }
-        for n in range(1, count + 1)
-    }
-    task = {
-        "id": FEATURE,
-        "name": "Fleet",
-        "status": "active",
-        "objective": "many hosts, one store",
-        "created_at": "2026-01-01T00:00:00Z",
-        "subtask_count": count,
-        "completed_count": 0,
-    }
+    """``count`` subtasks; every fifth waits on the four before it, so workers also meet
+    "nothing ready yet"."""
+    seqs = [f"{n:02d}" for n in range(1, count + 1)]
     with open_stores(url) as stores:
-        stores.tasks.create(FEATURE, task, subtasks)
+        stores.tasks.create(
+            FEATURE,
+            *taskdocs.feature(FEATURE, seqs, lambda n, seq: seqs[n - 4 : n] if n % 5 == 4 else []),
+        )
 
 
 def test_worker_processes_pull_one_features_work_from_postgres(postgres_url: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
+import taskdocs
 
 from stageflow import GateFailed, RuleViolation, TaskTracker
 from stageflow.conformance import run_document
@@ -426,15 +427,7 @@ def test_a_files_store_still_refuses_a_history_that_does_not_start_with_init(
 
 
 def _subtask(seq: str) -> Dict[str, Any]:
-    return {
-        "id": f"shop-{seq}",
-        "seq": seq,
-        "title": f"Subtask {seq}",
-        "status": "pending",
-        "depends_on": [],
-        "acceptance_criteria": ["works"],
-        "deliverables": [f"src/{seq}.py"],
-    }
+    return taskdocs.subtask("shop", seq)
 
 
 def test_tracker_claims_from_threads_each_take_a_different_subtask(sql: Stores) -> None:
@@ -474,59 +467,3 @@ def test_the_lease_names_the_database_when_it_is_held(sql: Stores) -> None:
     with sql.tasks.lease("shop"), pytest.raises(ConflictError) as caught, sql.tasks.lease("shop"):
         pass  # pragma: no cover
     assert "another executor is running feature 'shop'" in str(caught.value)
-
-
-# -- stress (slow) -------------------------------------------------------------------------
-
-SWARM = r"""
-import sys
-from stageflow import TaskTracker
-from stageflow.errors import RuleViolation
-from stageflow.storage import open_stores
-url, agent = sys.argv[1], sys.argv[2]
-done = 0
-with open_stores(url) as stores:
-    tracker = TaskTracker(stores.tasks)
-    while True:
-        try:
-            move = tracker.claim("swarm", agent)
-        except RuleViolation:  # none ready: with no dependencies, every subtask is taken
-            break
-        tracker.complete("swarm", move.seq, f"done by {agent}")
-        done += 1
-print(done)
-"""
-
-
-@pytest.mark.slow
-def test_four_processes_claim_and_complete_sixty_subtasks_exactly_once(sql: Stores) -> None:
-    count = 60
-    task = {
-        "id": "swarm",
-        "name": "Swarm",
-        "status": "active",
-        "objective": "Many agents, one feature",
-        "created_at": "2026-01-01T00:00:00Z",
-        "subtask_count": count,
-        "completed_count": 0,
-    }
-    subtasks = {
-        f"{n:03d}": dict(_subtask(f"{n:03d}"), id=f"swarm-{n:03d}") for n in range(1, count + 1)
-    }
-    sql.tasks.create("swarm", task, subtasks)
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", SWARM, sql.url, f"agent-{i}"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(4)
-    ]
-    outputs = [child.communicate(timeout=600) for child in children]
-    assert [child.returncode for child in children] == [0] * 4, [err for _, err in outputs]
-    assert sum(int(out) for out, _ in outputs) == count
-    stored = sql.tasks.load("swarm")
-    assert [f.document["status"] for f in stored.subtasks if f.document] == ["completed"] * count
-    assert stored.task.document is not None
-    assert stored.task.document["completed_count"] == count

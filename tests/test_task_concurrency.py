@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+import taskdocs
 
 import stageflow
 from stageflow import FileTaskStore, TaskTracker
@@ -97,31 +98,13 @@ def _environment(store: Optional[str] = None) -> Dict[str, str]:
 def _make_feature(root: Path, count: int, store: Optional[str] = None) -> None:
     """``count`` subtasks; every tenth one depends on the ten before it, so claimers also
     meet "nothing ready yet" and wait for each other."""
-    subtasks = {}
-    for n in range(1, count + 1):
-        seq = f"{n:03d}"
-        deps = [f"{d:03d}" for d in range(n - 10, n)] if n % 10 == 0 and n > 10 else []
-        subtasks[seq] = {
-            "id": f"{FEATURE}-{seq}",
-            "seq": seq,
-            "title": f"Subtask {seq}",
-            "status": "pending",
-            "depends_on": deps,
-            "parallel": True,
-            "acceptance_criteria": ["works"],
-            "deliverables": [f"src/{seq}.py"],
-        }
-    task = {
-        "id": FEATURE,
-        "name": "Swarm",
-        "status": "active",
-        "objective": "Many agents, one feature",
-        "created_at": "2026-01-01T00:00:00Z",
-        "subtask_count": count,
-        "completed_count": 0,
-    }
+    seqs = [f"{n:03d}" for n in range(1, count + 1)]
+
+    def depends_on(n: int, seq: str) -> List[str]:
+        return seqs[n - 10 : n] if (n + 1) % 10 == 0 and n + 1 > 10 else []
+
     with open_stores(store or "files", str(root)) as stores:
-        stores.tasks.create(FEATURE, task, subtasks)
+        stores.tasks.create(FEATURE, *taskdocs.feature(FEATURE, seqs, depends_on))
 
 
 def _run_swarm(
